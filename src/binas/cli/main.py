@@ -1,0 +1,39 @@
+"""Entry point: ``binas`` and its command groups."""
+
+from __future__ import annotations
+
+import typer
+
+from binas import __version__
+from binas.cli import arch_cmd, space_cmd
+from binas.cli.common import BinasGroup
+
+app = typer.Typer(
+    cls=BinasGroup,
+    name="binas",
+    help="BINAS: hardware-constrained, interpretable neural architecture search.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.add_typer(space_cmd.app, name="space")
+app.add_typer(arch_cmd.app, name="arch")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"binas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """BINAS: hardware-constrained, interpretable neural architecture search."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
