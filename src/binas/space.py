@@ -55,7 +55,7 @@ def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> 
     return rounded
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Choice:
     """One option of a block position: an inverted residual (expand_ratio, kernel_size, se) or skip."""
 
@@ -374,21 +374,28 @@ class SearchSpace:
             yield Architecture(tuple(d for d, _ in combo), tuple(b for _, b in combo))
 
     def _extreme(self, pick_max: bool) -> Architecture:
+        from binas.resources.analytic import block_cost  # cost ordering lives with the counters
+
+        def cost(s: int, j: int, choice: Choice) -> tuple[int, int]:
+            c = block_cost(self.position_spec(s, j, choice))
+            return c["macs"], c["params"]
+
         pick = max if pick_max else min
         depths = tuple(pick(s.depths) for s in self.stages)
         blocks = tuple(
-            tuple(pick(s.positions[j]).id for j in range(d)) for s, d in zip(self.stages, depths)
+            tuple(pick(st.positions[j], key=lambda c, s=s, j=j: cost(s, j, c)).id for j in range(d))
+            for s, (st, d) in enumerate(zip(self.stages, depths))
         )
         return Architecture(depths, blocks)
 
     @property
     def smallest(self) -> Architecture:
-        """Minimum depth, and the smallest (expansion, kernel, se) choice at every position."""
+        """Minimum depth, and the choice with the fewest MACs (then params) at every position."""
         return self._extreme(False)
 
     @property
     def heaviest(self) -> Architecture:
-        """Maximum depth, and the largest (expansion, kernel, se) choice at every position."""
+        """Maximum depth, and the choice with the most MACs (then params) at every position."""
         return self._extreme(True)
 
     # ----------------------------------------------------------------- resolved shapes
