@@ -5,7 +5,11 @@ from __future__ import annotations
 import typer
 
 from binas import __version__
-from binas.cli import arch_cmd, space_cmd
+from binas.cli import arch_cmd, deploy_cmd, insights_cmd, space_cmd
+from binas.cli import estimator_cmd
+from binas.cli import lut_cmd
+from binas.cli import search_cmd
+from binas.cli import autobuild_cmd
 from binas.cli.common import BinasGroup
 
 app = typer.Typer(
@@ -17,7 +21,14 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(space_cmd.app, name="space")
+app.command("insights")(insights_cmd.insights)
+app.command("export")(deploy_cmd.export)
 app.add_typer(arch_cmd.app, name="arch")
+app.command("search")(search_cmd.search)
+app.command("pareto")(search_cmd.pareto)
+app.add_typer(lut_cmd.app, name="lut")
+app.add_typer(estimator_cmd.app, name="estimator")
+app.command("autobuild")(autobuild_cmd.autobuild)
 
 
 def _version(value: bool) -> None:

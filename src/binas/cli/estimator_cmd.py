@@ -1,0 +1,183 @@
+"""``binas estimator``: build the contributions estimator, sample subnets, fit and evaluate predictors."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated, Callable, Iterator, Optional
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from binas.cli.common import err_console, out_console, print_json
+from binas.errors import BinasError, DataError
+from binas.estimator.contributions import CONVENTIONS
+from binas.estimator.measure import BuildConfig
+from binas.estimator.predictors import PREDICTORS
+from binas.io import read_format
+from binas.space import load_space
+
+app = typer.Typer(help="Accuracy estimators: build the contributions estimator, sample, fit, evaluate.",
+                  no_args_is_help=True)
+
+RunOpt = Annotated[Optional[str], typer.Option("--run", help="Supernet training run directory.")]
+SupernetOpt = Annotated[Optional[str], typer.Option("--supernet", help="Supernet .safetensors file.")]
+DataOpt = Annotated[Optional[str], typer.Option("--data", help="Data set the supernet was trained on "
+                    "(fashion-mnist, cifar10, imagefolder, synthetic; default: from the run's config).")]
+DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+@contextlib.contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback ``(done, total)`` drawing a Rich bar on stderr (nothing when ``quiet``)."""
+    if quiet:
+        yield lambda done, total: None
+        return
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+@app.command("build")
+def build(
+    out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1).")],
+    run: RunOpt = None, supernet: SupernetOpt = None, data: DataOpt = None, data_dir: DataDirOpt = None,
+    images: Annotated[int, typer.Option("--images", help="Held-out images per measurement.")] = 500,
+    convention: Annotated[str, typer.Option("--convention", help="Da convention: reference (A^a - A0) or "
+                          "conditional (A^a - A^b at the pinned depth).")] = "reference",
+    crn: Annotated[bool, typer.Option("--crn/--no-crn", help="Common random numbers: every measurement "
+                   "sees the same images and per-image random subnets.")] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the images and random subnets.")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 256,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue a killed build from OUT.partial.json.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Measure the 1 + #alpha + #beta accuracy contributions on the supernet (DESIGN 3.2)."""
+    from binas.estimator.pipeline import build_estimator, resolve_source
+
+    if convention not in CONVENTIONS:
+        raise BinasError(f"--convention must be one of {', '.join(CONVENTIONS)}, not {convention!r}")
+    if batch_size < 1:
+        raise BinasError(f"--batch-size must be at least 1, got {batch_size}")
+    source, data_name = resolve_source(run, supernet, data)
+    cfg = BuildConfig(images=images, crn=crn, seed=seed, batch_size=batch_size)
+    with _progress("measuring", json_out) as tick:
+        form = build_estimator(source, data_name, out, cfg, convention=convention, data_dir=data_dir,
+                               resume=resume, on_measured=tick)
+    n = 1 + len(form.p_alpha) + len(form.p_beta)
+    result = {"out": str(out), "kind": form.kind, "convention": convention, "measurements": n,
+              "images": images, "crn": crn, "A0": form.extra["A0"], "A0_stderr": form.extra["A0_stderr"]}
+    if json_out:
+        print_json(result)
+        return
+    out_console.print(f"wrote {out}: {n} measurements x {images} images ({'CRN' if crn else 'no CRN'}), "
+                      f"A0 = {result['A0']:.2f}% +- {result['A0_stderr']:.2f}")
+
+
+@app.command("sample")
+def sample(
+    out: Annotated[Path, typer.Option("--out", help="Samples file to write (JSONL).")],
+    n: Annotated[int, typer.Option("--n", help="Number of uniformly random subnets.")] = 200,
+    run: RunOpt = None, supernet: SupernetOpt = None, data: DataOpt = None, data_dir: DataDirOpt = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random subnets.")] = 0,
+    images: Annotated[Optional[int], typer.Option("--images", help="Use only the first N held-out images "
+                      "(default: all).")] = None,
+    lut: Annotated[Optional[list[str]], typer.Option("--lut", help="LUT file(s) whose resource to add "
+                   "(repeatable).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """One-shot accuracy of N random subnets on the held-out split, one JSON line each."""
+    from binas.estimator.pipeline import heldout_tensors, resolve_source, sample_subnets
+    from binas.estimator.samples import write_samples
+    from binas.nn.supernet import load_supernet
+    from binas.resources.lut import load_lut
+
+    source, data_name = resolve_source(run, supernet, data)
+    net = load_supernet(source)
+    luts = [load_lut(p, net.space) for p in lut or []]
+    x, y = heldout_tensors(net.space, data_name, data_dir)
+    if images is not None:
+        if images < 1:
+            raise DataError(f"--images must be at least 1, got {images}")
+        x, y = x[:images], y[:images]
+    with _progress("sampling", json_out) as tick:
+        samples = sample_subnets(net, x, y, n, seed=seed, luts=luts, on_measured=tick)
+    write_samples(out, net.space, samples)
+    acc = np.array([s.accuracy for s in samples])
+    result = {"out": str(out), "n": n, "images": int(x.shape[0]), "accuracy_mean": float(acc.mean()),
+              "accuracy_min": float(acc.min()), "accuracy_max": float(acc.max())}
+    if json_out:
+        print_json(result)
+        return
+    out_console.print(f"wrote {out}: {n} subnets on {x.shape[0]} images, top-1 {acc.min():.2f}..{acc.max():.2f}% "
+                      f"(mean {acc.mean():.2f}%)")
+
+
+@app.command("fit")
+def fit(
+    space: Annotated[str, typer.Option("--space", "-s", help="Space name or YAML file.")],
+    samples: Annotated[Path, typer.Option("--samples", help="Measured architectures (JSONL).")],
+    kind: Annotated[str, typer.Option("--kind", help=f"Predictor: {', '.join(PREDICTORS)}.")],
+    out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1).")],
+    ridge: Annotated[Optional[float], typer.Option("--ridge", help="Ridge strength for linear/bilinear/"
+                     "quadratic (default: chosen by leave-one-out).")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="MLP training epochs.")] = 300,
+    seed: Annotated[int, typer.Option("--seed", help="MLP random state.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit a predictor on measured architectures; bilinear-expressible kinds are searchable exactly."""
+    from binas.estimator.pipeline import eval_samples, fit_samples
+    from binas.estimator.samples import read_samples
+    from binas.estimator.store import save_predictor
+
+    if kind not in PREDICTORS:
+        raise BinasError(f"--kind must be one of {', '.join(PREDICTORS)}, not {kind!r}")
+    if ridge is not None and not ridge > 0:
+        raise BinasError(f"--ridge must be a positive number, got {ridge}")
+    sp = load_space(space)
+    data = read_samples(samples, sp)
+    params = {"random_state": seed, "epochs": epochs} if kind == "mlp" else {"ridge": ridge}
+    pred = fit_samples(sp, data, kind, **params)
+    save_predictor(pred, out)
+    train, _, _ = eval_samples(pred, data)
+    result = {"out": str(out), "kind": kind, "n": len(data), "train": train}
+    if hasattr(pred, "ridge_"):
+        result["ridge"] = pred.ridge_
+    if json_out:
+        print_json(result)
+        return
+    out_console.print(f"wrote {out}: {kind} predictor fitted on {len(data)} samples "
+                      f"(training Kendall-tau {train['kendall_tau']:.3f})")
+
+
+@app.command("eval")
+def evaluate(
+    estimator: Annotated[Path, typer.Option("--estimator", help="Estimator file (binas.estimator/1).")],
+    samples: Annotated[Path, typer.Option("--samples", help="Test architectures with measured accuracy (JSONL).")],
+    space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML file (default: "
+                     "the one named in the estimator).")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a predicted-vs-measured scatter PNG.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Kendall-tau, Spearman, Pearson and MSE of an estimator on measured architectures."""
+    from binas.estimator.pipeline import eval_samples
+    from binas.estimator.plots import scatter_plot
+    from binas.estimator.samples import read_samples
+    from binas.estimator.store import load_predictor
+
+    header = read_format(estimator, "binas.estimator/1", "estimator file")
+    sp = load_space(space or str(header.get("space", "")))
+    pred = load_predictor(estimator, sp)
+    metrics, y_true, y_pred = eval_samples(pred, read_samples(samples, sp))
+    if plot is not None:
+        scatter_plot(y_true, y_pred, plot, f"{header.get('kind')}: Kendall-tau {metrics['kendall_tau']:.3f}, "
+                     f"n={metrics['n']}")
+    if json_out:
+        print_json(metrics)
+        return
+    out_console.print(f"{estimator} ({header.get('kind')}) on {metrics['n']} architectures: "
+                      f"Kendall-tau {metrics['kendall_tau']:.3f}, Spearman {metrics['spearman']:.3f}, "
+                      f"Pearson {metrics['pearson']:.3f}, MSE {metrics['mse']:.4g}")

@@ -1,0 +1,45 @@
+"""``binas insights``: interpret an estimator (which decisions buy accuracy where)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from binas.cli.common import out_console, print_json
+from binas.estimator.form import load_estimator
+from binas.io import read_format
+from binas.report import write_insights
+from binas.resources.lut import load_lut
+from binas.search.pareto import pareto_front
+from binas.search.problem import build_problem
+from binas.space import load_space
+
+
+def insights(
+    estimator: Annotated[Path, typer.Option("--estimator", "-e", help="binas.estimator/1 file (bilinear form).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for plots, insights.json, report.md.")],
+    lut: Annotated[Optional[Path], typer.Option("--lut", help="LUT for costs, gain per unit and the Pareto front.")] = None,
+    space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML (default: the estimator's).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the written paths and summary as JSON.")] = False,
+) -> None:
+    """Plot and summarise which design decisions buy accuracy where (and per resource unit)."""
+    sp = load_space(space or read_format(estimator, "binas.estimator/1", "estimator file").get("space", "mobilenetv3"))
+    form = load_estimator(estimator, sp)
+    table = load_lut(lut, sp) if lut is not None else None
+
+    problem = build_problem(sp, form, [table]) if table is not None else None
+
+    def front() -> tuple[list[float], list[float]]:
+        result = pareto_front(problem)
+        return list(result.values), list(result.accuracy)
+
+    separable = problem is not None and problem.stage_separable  # else no exact front to draw
+    paths = write_insights(sp, form, table, out, front if separable else None)
+    summary = (out / "report.md").read_text().split("## Plots")[0]
+    if json_out:
+        print_json({k: str(v) for k, v in paths.items()})
+        return
+    out_console.print(summary.strip())
+    out_console.print(f"\nwrote {', '.join(p.name for p in paths.values())} to {out}")

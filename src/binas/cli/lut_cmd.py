@@ -1,0 +1,196 @@
+"""``binas lut``: measure, compute, validate, export and import resource lookup tables."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterator, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from binas.cli.common import err_console, out_console, print_json
+from binas.errors import BinasError
+from binas.resources.analytic import ANALYTIC_RESOURCES
+from binas.resources.fidelity import calibrated_lut, plot_fidelity, validate_lut
+from binas.resources.lut import Lut, analytic_lut, load_lut
+from binas.resources.measure import MeasureSettings, measure_lut, partial_path_for
+from binas.resources.onnx_blocks import TIME_UNITS, export_blocks, import_csv
+from binas.resources.timing import BACKENDS
+from binas.space import load_space
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Resource lookup tables: measure on a backend, compute exactly, validate, "
+                       "export blocks for other devices and import their timings.", no_args_is_help=True)
+
+SpaceOption = Annotated[str, typer.Option("--space", "-s", help="Built-in space name or YAML file.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output LUT file (binas.lut/1 JSON).")]
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[..., None]]:
+    """A ``progress(phase, done, total)`` callback drawing Rich bars on stderr (silent if disabled)."""
+    if not enabled:
+        yield lambda *args: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield update
+
+
+def _summary(lut: Lut, path: Path) -> dict[str, Any]:
+    return {"out": str(path), "space": lut.space, "space_hash": lut.space_hash, "resource": lut.resource,
+            "unit": lut.unit, "fixed": lut.fixed, "entries": sum(len(r) for r in lut.blocks.values()),
+            "meta": lut.meta}
+
+
+def _print_summary(lut: Lut, path: Path) -> None:
+    values = [v for row in lut.blocks.values() for v in row.values()]
+    out_console.print(f"wrote {path}: {lut.resource} LUT ({lut.unit}) for {lut.space} ({lut.space_hash}), "
+                      f"{len(values)} block entries in [{min(values):.4g}, {max(values):.4g}], fixed {lut.fixed:.4g}")
+
+
+@app.command("measure")
+def measure(
+    out: OutOption,
+    space: SpaceOption = "mobilenetv3",
+    backend: Annotated[str, typer.Option(help=f"Timing backend: {', '.join(BACKENDS)}.")] = "torch",
+    threads: Annotated[int, typer.Option(help="CPU threads (torch.set_num_threads / ORT intra-op).")] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 1,
+    resolution: Annotated[Optional[int], typer.Option(help="Input size in px (default: the space's).")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed calls per entry (interleaved rounds).")] = 30,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up rounds before the timed ones.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the shuffled measurement order.")] = 0,
+    json_out: JsonOption = False,
+) -> None:
+    """Time every block position x choice and the fixed part; resumable (re-run the same command)."""
+    sp = load_space(space)
+    settings = MeasureSettings(backend, threads, batch_size, resolution, repeats, warmup, seed).check()
+    partial = partial_path_for(out)
+    if partial.exists() and not json_out:
+        err_console.print(f"resuming the measurement saved in {partial}")
+    with _progress(not json_out) as progress:
+        lut = measure_lut(sp, settings, partial, progress)
+    lut.save(out)
+    partial.unlink(missing_ok=True)
+    if json_out:
+        print_json(_summary(lut, out))
+    else:
+        _print_summary(lut, out)
+
+
+@app.command("compute")
+def compute(
+    out: OutOption,
+    space: SpaceOption = "mobilenetv3",
+    resource: Annotated[str, typer.Option(help=f"Analytic resource: {', '.join(ANALYTIC_RESOURCES)}.")] = "params",
+    json_out: JsonOption = False,
+) -> None:
+    """Exact analytic params/MACs LUT: its sum equals the static child's count for every network."""
+    if resource not in ANALYTIC_RESOURCES:
+        raise BinasError(f"--resource {resource!r} cannot be computed: choose one of "
+                         f"{', '.join(ANALYTIC_RESOURCES)} (measure latency with 'binas lut measure')")
+    lut = analytic_lut(load_space(space), resource)
+    lut.save(out)
+    if json_out:
+        print_json(_summary(lut, out))
+    else:
+        _print_summary(lut, out)
+
+
+@app.command("validate")
+def validate(
+    lut: Annotated[Path, typer.Option("--lut", help="Measured latency LUT to check.")],
+    space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML "
+                     "(default: the one named in the LUT).")] = None,
+    samples: Annotated[int, typer.Option(help="Random networks to time end to end.")] = 20,
+    repeats: Annotated[int, typer.Option(help="Timed calls per network (interleaved rounds).")] = 15,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up rounds before the timed ones.")] = 2,
+    seed: Annotated[int, typer.Option(help="Seed of the random networks and the order.")] = 0,
+    plot: Annotated[Optional[Path], typer.Option(help="Write a predicted-vs-measured scatter plot (PNG).")] = None,
+    calibrated_out: Annotated[Optional[Path], typer.Option("--calibrated-out", help="Also write the LUT "
+                              "calibrated with the fitted slope/intercept.")] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Time random networks end to end with the LUT's own settings; report predicted vs measured."""
+    sp = load_space(space or _lut_space_name(lut))
+    table = load_lut(lut, sp)
+    with _progress(not json_out) as progress:
+        result = validate_lut(sp, table, samples, seed, repeats, warmup, progress)
+    if plot is not None:
+        result["plot"] = str(plot_fidelity(result, plot))
+    if calibrated_out is not None:
+        calibrated_lut(table, result["slope"], result["intercept"], f"lut validate of {lut}").save(calibrated_out)
+        result["calibrated_lut"] = str(calibrated_out)
+    if json_out:
+        print_json(result)
+        return
+    tau = result["kendall_tau"]
+    out_console.print(f"{result['samples']} random {sp.name} networks, {result['backend']}, {result['threads']} "
+                      f"thread(s), batch {result['batch_size']}, {result['resolution']} px")
+    out_console.print(f"median |rel. error| {100 * result['median_abs_rel_err']:.2f}%   max "
+                      f"{100 * result['max_abs_rel_err']:.2f}%   Kendall tau {tau if tau is None else round(tau, 3)}")
+    out_console.print(f"fit: measured = {result['slope']:.4f} x predicted + {result['intercept']:.4f} ms "
+                      f"(median |rel. error| after it {100 * result['calibrated_median_abs_rel_err']:.2f}%)")
+    ref = result["reference"]
+    out_console.print(f"fixed part now {ref['measured_fixed']:.4g} ms vs {ref['lut_fixed']:.4g} ms in the LUT")
+
+
+def _lut_space_name(path: Path) -> str:
+    from binas.io import read_format
+    from binas.resources.lut import LUT_FORMAT
+
+    name = read_format(path, LUT_FORMAT, "LUT file").get("space")
+    if not isinstance(name, str):
+        raise BinasError(f"LUT file {path} names no space; pass --space")
+    return name
+
+
+@app.command("export-blocks")
+def export_blocks_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the ONNX files and manifest.json.")],
+    space: SpaceOption = "mobilenetv3",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size baked into the models.")] = 1,
+    resolution: Annotated[Optional[int], typer.Option(help="Input size in px (default: the space's).")] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Write every block position x choice and the fixed part as ONNX, to time on another device."""
+    sp = load_space(space)
+    with _progress(not json_out) as progress:
+        manifest = export_blocks(sp, out, batch_size, resolution, lambda i, n: progress("export", i, n))
+    if json_out:
+        print_json({"out": str(out), "manifest": str(Path(out) / "manifest.json"),
+                    "files": len(manifest["entries"]), "space_hash": manifest["space_hash"]})
+        return
+    out_console.print(f"wrote {len(manifest['entries'])} ONNX models, manifest.json and the timings.csv "
+                      f"template to {out}")
+
+
+@app.command("import")
+def import_cmd(
+    csv: Annotated[Path, typer.Option("--csv", help="Timings CSV with columns key,choice,value.")],
+    out: OutOption,
+    space: SpaceOption = "mobilenetv3",
+    unit: Annotated[str, typer.Option(help=f"Unit of the CSV values: {', '.join(TIME_UNITS)} "
+                                            "(stored as ms).")] = "ms",
+    device: Annotated[Optional[str], typer.Option(help="Name of the device the timings come from.")] = None,
+    manifest: Annotated[Optional[Path], typer.Option(help="manifest.json of export-blocks (records batch "
+                                                          "size and resolution).")] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Turn timings measured elsewhere (phone, TensorRT...) into a latency LUT."""
+    lut = import_csv(load_space(space), csv, unit, device, manifest)
+    lut.save(out)
+    if json_out:
+        print_json(_summary(lut, out))
+    else:
+        _print_summary(lut, out)

@@ -1,0 +1,143 @@
+"""Running the contribution measurements on a supernet: per-image subnets, common random numbers,
+persistence after every measurement (resume after a kill) and ``torchrun`` sharding.
+
+Randomness: with common random numbers (CRN) every measurement uses the same ``images`` held-out
+images and the same per-image context (the random values of all undecided decisions), drawn once
+from ``seed``; measurements then differ only in the decisions they fix, so their differences are
+paired. Without CRN measurement ``k`` draws its own images and contexts from ``(seed, k)``. Either
+way a measurement's result depends only on the seed, its index, the weights and the data, never on
+the order of evaluation, which is what makes resuming and sharding exact.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from binas.errors import DataError, FileFormatError
+from binas.estimator.contributions import Measurement, codes_for_contexts, measurement_plan, sample_contexts
+from binas.io import atomic_write_json, read_json
+from binas.space import SearchSpace
+
+__all__ = ["PARTIAL_FORMAT", "BuildConfig", "evaluate_codes", "measure_contributions", "measurement_inputs",
+           "partial_path", "rank_world"]
+
+PARTIAL_FORMAT = "binas.estimator-partial/1"
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Settings of one estimator build (all stored in the partial file and compared on resume)."""
+
+    images: int = 500  # held-out images per measurement
+    crn: bool = True  # common random numbers across measurements
+    seed: int = 0  # source of image subsets and per-image contexts
+    batch_size: int = 256  # images per forward pass (does not change results)
+
+
+def partial_path(out: str | Path, rank: int = 0, world: int = 1) -> Path:
+    """The sidecar holding finished measurements of a build writing ``out`` (one per rank when sharded)."""
+    out = Path(out)
+    suffix = f".rank{rank}of{world}" if world > 1 else ""
+    return out.with_name(out.name + f"{suffix}.partial.json")
+
+
+def measurement_inputs(space: SearchSpace, index: int, m: Measurement, available: int,
+                       cfg: BuildConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(image indices, codes)`` of measurement number ``index`` (see the module docstring)."""
+    if cfg.images < 2 or cfg.images > available:
+        raise DataError(f"--images must be between 2 and the {available} held-out images, got {cfg.images}")
+    rng = np.random.default_rng([cfg.seed] if cfg.crn else [cfg.seed, index])
+    idx = rng.permutation(available)[: cfg.images]
+    return idx, codes_for_contexts(space, m, sample_contexts(space, cfg.images, rng))
+
+
+@torch.no_grad()
+def evaluate_codes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, codes: np.ndarray,
+                   batch_size: int = 256) -> np.ndarray:
+    """Per-image correctness (bool array) of ``net`` (eval mode) with image i routed through ``codes[i]``."""
+    net.eval()
+    correct = []
+    for start in range(0, x.shape[0], batch_size):
+        rows = codes if codes.shape[0] == 1 else codes[start:start + batch_size]  # one row: whole batch
+        logits = net(x[start:start + batch_size], rows)
+        correct.append((logits.argmax(dim=1) == y[start:start + batch_size]).cpu().numpy())
+    return np.concatenate(correct)
+
+
+def _load_partial(path: Path, config: dict[str, Any], resume: bool) -> dict[str, list[float]]:
+    if not path.exists():
+        return {}
+    if not resume:
+        raise DataError(f"a partial build exists at {path}; pass --resume to continue it or delete it")
+    obj = read_json(path, "partial estimator build")
+    if not isinstance(obj, dict) or obj.get("format") != PARTIAL_FORMAT or not isinstance(obj.get("results"), dict):
+        raise FileFormatError(f"{path} is not a partial estimator build ({PARTIAL_FORMAT})")
+    if obj.get("config") != config:
+        raise DataError(f"{path} was made with other settings ({obj.get('config')}); delete it or use them")
+    return obj["results"]
+
+
+def rank_world() -> tuple[int, int]:
+    """This process's rank and the world size under ``torchrun`` (gloo is enough for the gather)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _gather(results: dict[str, list[float]], world: int) -> dict[str, list[float]]:
+    if world <= 1:
+        return results
+    import torch.distributed as dist
+
+    parts: list[Any] = [None] * world
+    dist.all_gather_object(parts, results)
+    return {k: v for part in parts for k, v in part.items()}
+
+
+def measure_contributions(
+    net: torch.nn.Module, space: SearchSpace, x: torch.Tensor, y: torch.Tensor, cfg: BuildConfig,
+    out: str | Path, *, resume: bool = False, meta: dict[str, Any] | None = None,
+    on_measured: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Run (or finish) every measurement of :func:`measurement_plan` on held-out ``x, y``.
+
+    Args:
+        net: the supernet; ``net(x, codes)`` gives logits with image i routed through ``codes[i]``.
+        x, y: held-out images (N, C, H, W) and labels (N,).
+        out: the estimator file the build will write; finished measurements go to its partial sidecar.
+        resume: continue from the sidecar (its settings must match), else refuse to overwrite it.
+        meta: extra settings that must match on resume (data set, supernet fingerprint...).
+        on_measured: called as ``on_measured(done, total)`` after each measurement of this rank.
+
+    Returns:
+        ``(accuracy %, standard error %)`` keyed by measurement key, all measurements (every rank).
+    """
+    rank, world = rank_world()
+    config = {"space_hash": space.space_hash, **asdict(cfg), "world": world, **(meta or {})}
+    config.pop("batch_size")
+    path = partial_path(out, rank, world)
+    results = _load_partial(path, config, resume)
+    mine = [(k, m) for k, m in enumerate(measurement_plan(space)) if k % world == rank]
+    for count, (k, m) in enumerate(mine, 1):
+        if m.key not in results:
+            idx, codes = measurement_inputs(space, k, m, x.shape[0], cfg)
+            t = torch.from_numpy(idx)
+            ok = evaluate_codes(net, x.index_select(0, t), y.index_select(0, t), codes, cfg.batch_size)
+            se = float(ok.std(ddof=1) / np.sqrt(ok.size)) * 100.0
+            results[m.key] = [float(ok.mean()) * 100.0, se]
+            atomic_write_json(path, {"format": PARTIAL_FORMAT, "config": config, "results": results})
+        if on_measured is not None:
+            on_measured(count, len(mine))
+    merged = _gather(results, world)
+    return {k: v[0] for k, v in merged.items()}, {k: v[1] for k, v in merged.items()}

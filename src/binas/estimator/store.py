@@ -1,0 +1,121 @@
+"""Saving and loading fitted predictors (every kind is a ``binas.estimator/1`` JSON file).
+
+Bilinear-expressible kinds (``contributions``, ``linear``, ``bilinear``) hold the bilinear form
+itself, which ``binas search`` solves exactly. The other kinds (``quadratic``, ``mlp``) hold their
+kind, hyperparameters and the name and sha256 of a safetensors sidecar with their weights
+(``NAME.weights.safetensors`` beside ``NAME.json``); they are searched by evolution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.torch
+import torch
+
+from binas.errors import FileFormatError
+from binas.estimator.form import ESTIMATOR_FORMAT, BilinearForm, form_from_json
+from binas.estimator.predictors import (LinearPredictor, MLPPredictor, QuadraticPredictor, _mlp,
+                                        encode_archs)
+from binas.io import atomic_write_bytes, atomic_write_json, read_format
+from binas.space import Architecture, SearchSpace
+
+__all__ = ["FormPredictor", "NON_BILINEAR_KINDS", "load_predictor", "save_predictor"]
+
+NON_BILINEAR_KINDS = ("quadratic", "mlp")
+
+
+class FormPredictor:
+    """A :class:`BilinearForm` with the common ``predict_archs`` interface."""
+
+    def __init__(self, form: BilinearForm, space: SearchSpace) -> None:
+        form.check_space(space)
+        self.form, self.space, self.kind = form, space, form.kind
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        f, na = self.form, self.space.num_alpha
+        A, B = np.asarray(X, dtype=float)[:, :na], np.asarray(X, dtype=float)[:, na:]
+        return f.const + A @ f.p_alpha + B @ f.p_beta + np.sum((A @ f.Q) * B, axis=1)
+
+    def predict_archs(self, archs: list[Architecture]) -> np.ndarray:
+        return self.predict(encode_archs(self.space, archs))
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.stem + ".weights.safetensors")
+
+
+def _tensors(pred: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    if isinstance(pred, QuadraticPredictor):
+        t = {"X_fit": torch.as_tensor(pred.X_fit_), "dual_coef": torch.as_tensor(pred.dual_coef_)}
+        return t, {"intercept": pred.intercept_, "ridge": pred.ridge_}
+    t = {f"net.{k}": v.detach().contiguous() for k, v in pred.net_.state_dict().items()}
+    return t, {"y_mean": pred.y_mean_, "y_std": pred.y_std_, **pred.hyperparameters()}
+
+
+def save_predictor(pred: Any, path: str | Path) -> Path:
+    """Write a fitted predictor as ``binas.estimator/1`` (plus a weights sidecar for non-bilinear kinds)."""
+    path = Path(path)
+    if isinstance(pred, LinearPredictor):
+        return pred.to_form().save(path)
+    if not isinstance(pred, (QuadraticPredictor, MLPPredictor)):
+        raise FileFormatError(f"cannot save a {type(pred).__name__}")
+    tensors, params = _tensors(pred)
+    data = safetensors.torch.save(tensors, {"format": "binas.predictor-weights/1", "kind": pred.kind})
+    side = atomic_write_bytes(_sidecar(path), data)
+    space = pred.space
+    return atomic_write_json(path, {
+        "format": ESTIMATOR_FORMAT, "space": space.name, "space_hash": space.space_hash, "kind": pred.kind,
+        "features": "onehot-alpha-beta", "parameters": params, "weights": side.name,
+        "weights_sha256": hashlib.sha256(data).hexdigest()})
+
+
+def _load_weights(path: Path, obj: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    side = path.with_name(str(obj.get("weights", "")))
+    try:
+        data = side.read_bytes()
+    except OSError:
+        raise FileFormatError(f"estimator file {path}: its weights file {side} is missing") from None
+    if hashlib.sha256(data).hexdigest() != obj.get("weights_sha256"):
+        raise FileFormatError(f"estimator file {path}: {side} does not match its sha256 (replaced or corrupt?)")
+    params = obj.get("parameters")
+    if not isinstance(params, dict):
+        raise FileFormatError(f"estimator file {path} is missing its 'parameters'")
+    return safetensors.torch.load(data), params
+
+
+def _rebuild(kind: str, space: SearchSpace, tensors: dict[str, torch.Tensor], p: dict[str, Any]) -> Any:
+    if kind == "quadratic":
+        pred = QuadraticPredictor(space, ridge=p["ridge"])
+        pred.X_fit_, pred.dual_coef_ = tensors["X_fit"].double().numpy(), tensors["dual_coef"].double().numpy()
+        pred.intercept_, pred.ridge_ = float(p["intercept"]), float(p["ridge"])
+        return pred
+    hyper = {k: p[k] for k in ("hidden", "layers", "epochs", "lr", "weight_decay", "batch_size", "random_state")}
+    pred = MLPPredictor(space, **hyper)
+    net = _mlp(space.num_alpha + space.num_beta, int(p["hidden"]), int(p["layers"]))
+    net.load_state_dict({k[len("net."):]: v for k, v in tensors.items()})
+    pred.net_, pred.y_mean_, pred.y_std_ = net.eval(), float(p["y_mean"]), float(p["y_std"])
+    return pred
+
+
+def load_predictor(path: str | Path, space: SearchSpace) -> Any:
+    """Any ``binas.estimator/1`` file as an object with ``predict_archs(archs) -> np.ndarray``.
+
+    Raises:
+        FileFormatError: wrong format, another space, missing/corrupt weights or keys.
+    """
+    path = Path(path)
+    obj = read_format(path, ESTIMATOR_FORMAT, "estimator file")
+    if obj.get("kind") not in NON_BILINEAR_KINDS:
+        return FormPredictor(form_from_json(obj, space, f"estimator file {path}"), space)
+    if obj.get("space_hash") != space.space_hash:
+        raise FileFormatError(f"estimator file {path} was made for space {obj.get('space')!r} "
+                              f"(hash {obj.get('space_hash')}), not for {space.name!r} (hash {space.space_hash})")
+    tensors, params = _load_weights(path, obj)
+    try:
+        return _rebuild(str(obj["kind"]), space, tensors, params)
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"estimator file {path}: its weights or parameters do not fit ({exc!s:.80})") from None

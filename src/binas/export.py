@@ -1,0 +1,142 @@
+"""Export a static child with weights inherited from the supernet (DESIGN 7).
+
+A *model directory* holds ``model.safetensors`` (weights; the space, architecture and provenance in
+its metadata), ``arch.json`` (``binas.arch/1``) and optionally ``model.onnx`` verified against
+PyTorch with ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.torch
+import torch
+
+from binas.codec import arch_to_json, format_timm, parse_timm
+from binas.errors import BinasError, FileFormatError
+from binas.io import atomic_write_bytes, atomic_write_json
+from binas.nn.static import ChildNet, build_child
+from binas.nn.supernet import load_state, read_safetensors
+from binas.space import Architecture, SearchSpace, space_from_dict
+
+__all__ = ["MODEL_FORMAT", "ONNX_TOLERANCE", "ExportError", "export_onnx", "load_model", "recalibrate_bn",
+           "save_model"]
+
+MODEL_FORMAT = "binas.model/1"
+ONNX_TOLERANCE = 1e-4
+
+
+class ExportError(BinasError):
+    """ONNX export or its verification failed."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    space: SearchSpace
+    arch: Architecture
+    model: ChildNet
+    metadata: dict[str, str]
+
+
+@torch.no_grad()
+def recalibrate_bn(model: torch.nn.Module, batches: Any, max_images: int) -> int:
+    """Re-estimate BN running statistics as a plain average over up to ``max_images`` images.
+
+    Args:
+        model: the network (its mode is restored afterwards).
+        batches: an iterable of normalised float image batches.
+        max_images: how many images to use.
+
+    Returns:
+        The number of images used.
+    """
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [(bn.momentum, bn.training) for bn in bns]
+    was_training = model.training
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average = exact mean over the batches seen
+    model.train()
+    seen = 0
+    for x in batches:
+        x = x[: max_images - seen]
+        model(x)
+        seen += x.shape[0]
+        if seen >= max_images:
+            break
+    for bn, (momentum, _) in zip(bns, saved):
+        bn.momentum = momentum
+    model.train(was_training)
+    return seen
+
+
+def save_model(out_dir: str | Path, space: SearchSpace, arch: Architecture, model: ChildNet,
+               provenance: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``model.safetensors`` and ``arch.json`` atomically into ``out_dir``."""
+    out = Path(out_dir)
+    meta = {"format": MODEL_FORMAT, "space": json.dumps(space.to_dict(), sort_keys=True),
+            "space_hash": space.space_hash, "timm": format_timm(space, arch),
+            "provenance": json.dumps(provenance or {})}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = atomic_write_bytes(out / "model.safetensors", safetensors.torch.save(tensors, meta))
+    arch_file = atomic_write_json(out / "arch.json", arch_to_json(space, arch, provenance=provenance or None))
+    return {"weights": weights, "arch": arch_file}
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    """Load a model directory (or its ``model.safetensors``) written by :func:`save_model`.
+
+    Raises:
+        FileFormatError: missing/corrupt file or wrong format.
+    """
+    path = Path(path)
+    file = path / "model.safetensors" if path.is_dir() else path
+    tensors, meta = read_safetensors(file, "model file")
+    if meta.get("format") != MODEL_FORMAT:
+        raise FileFormatError(f"{file} is not a binas model (format {meta.get('format')!r}, expected {MODEL_FORMAT!r})")
+    try:
+        space = space_from_dict(json.loads(meta["space"]))
+        arch = parse_timm(space, meta["timm"])
+    except (KeyError, json.JSONDecodeError, BinasError) as exc:
+        raise FileFormatError(f"{file} has corrupt metadata ({exc})") from None
+    model = build_child(space, arch)
+    load_state(model, tensors, file)
+    return LoadedModel(space, arch, model.eval(), meta)
+
+
+def export_onnx(model: ChildNet, space: SearchSpace, path: str | Path, *, seed: int = 0) -> float:
+    """Export ``model`` to ONNX (dynamic batch) and check it against PyTorch with ONNX Runtime.
+
+    Returns:
+        The max absolute difference of the logits on a random batch.
+
+    Raises:
+        ExportError: if the export fails or the difference exceeds :data:`ONNX_TOLERANCE`.
+    """
+    import onnxruntime as ort
+
+    model = model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(4, space.in_channels, space.input_size, space.input_size, generator=gen)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=17, input_names=["input"],
+                          output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    data = buf.getvalue()
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = session.run(None, {"input": x.numpy()})[0]
+    diff = float(np.max(np.abs(got - expected)))
+    if not diff <= ONNX_TOLERANCE:
+        raise ExportError(f"ONNX Runtime output differs from PyTorch by {diff:.3g} (> {ONNX_TOLERANCE:g})")
+    atomic_write_bytes(path, data)
+    return diff
+

@@ -1,0 +1,291 @@
+"""The weight-sharing supernet (DESIGN 4), architecture sampling, child extraction and its file format.
+
+Architectures are fed to the network as *codes*: an int array ``(n, num_positions)`` holding, for every
+block position (stage-major), the index of the chosen choice or ``-1`` when the stage is too shallow
+for the position to be present. ``n == 1`` means one architecture for the whole batch (per-batch
+sampling); ``n == B`` gives every image its own architecture (per-image / multipath sampling).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors.torch
+import torch
+from torch import nn
+
+from binas.errors import FileFormatError
+from binas.io import atomic_write_bytes
+from binas.nn.elastic import ElasticBlock, build_elastic_stages, choice_tensors
+from binas.nn.static import ChildNet, build_child, build_fixed_parts
+from binas.space import Architecture, SearchSpace, space_from_dict
+
+__all__ = ["SUPERNET_FORMAT", "Supernet", "archs_to_codes", "codes_to_archs", "extract_child",
+           "inject_child", "load_supernet", "read_safetensors", "sample_codes", "save_supernet"]
+
+SUPERNET_FORMAT = "binas.supernet/1"
+FINAL_NAME = "supernet.safetensors"  # the final weights inside a run directory
+
+
+def archs_to_codes(space: SearchSpace, archs: Architecture | Sequence[Architecture]) -> np.ndarray:
+    """Codes ``(n, num_positions)`` of one or several architectures (validated)."""
+    archs = [archs] if isinstance(archs, Architecture) else list(archs)
+    widths = [s.num_positions for s in space.stages]
+    codes = np.full((len(archs), sum(widths)), -1, dtype=np.int64)
+    for i, arch in enumerate(archs):
+        space.validate(arch)
+        col = 0
+        for s, blocks in enumerate(arch.blocks):
+            for j, choice_id in enumerate(blocks):
+                codes[i, col + j] = space.choice_index(s, j, choice_id)
+            col += widths[s]
+    return codes
+
+
+def codes_to_archs(space: SearchSpace, codes: np.ndarray) -> list[Architecture]:
+    """The architectures of a codes array (inverse of :func:`archs_to_codes`)."""
+    out = []
+    for row in np.asarray(codes):
+        depths, blocks, col = [], [], 0
+        for stage in space.stages:
+            ids = [stage.positions[j][int(c)].id for j, c in enumerate(row[col:col + stage.num_positions]) if c >= 0]
+            depths.append(len(ids))
+            blocks.append(tuple(ids))
+            col += stage.num_positions
+        out.append(Architecture(tuple(depths), tuple(blocks)))
+    return out
+
+
+def sample_codes(space: SearchSpace, rng: np.random.Generator, n: int, alpha: np.ndarray | None = None,
+                 beta: np.ndarray | None = None) -> np.ndarray:
+    """Draw ``n`` architectures as codes, uniformly or from given distributions.
+
+    Args:
+        rng: the random generator (the only source of randomness).
+        n: number of architectures.
+        alpha, beta: optional probability vectors in the space's variable layout (``num_alpha``,
+            ``num_beta``); each position's / stage's slice is normalised. ``None`` = uniform.
+    """
+    codes = np.full((n, sum(s.num_positions for s in space.stages)), -1, dtype=np.int64)
+    col = 0
+    for s, stage in enumerate(space.stages):
+        p_depth = _slice_probs(beta, space.beta_offsets[s], len(stage.depths))
+        depths = np.asarray(stage.depths)[rng.choice(len(stage.depths), size=n, p=p_depth)]
+        for j, choices in enumerate(stage.positions):
+            p = _slice_probs(alpha, space.alpha_offsets[s][j], len(choices))
+            picked = rng.choice(len(choices), size=n, p=p)
+            codes[:, col + j] = np.where(depths > j, picked, -1)
+        col += stage.num_positions
+    return codes
+
+
+def _slice_probs(vec: np.ndarray | None, start: int, size: int) -> np.ndarray | None:
+    if vec is None:
+        return None
+    p = np.clip(np.asarray(vec, dtype=float)[start:start + size], 0.0, None)
+    if not np.isfinite(p).all() or p.sum() <= 0:
+        raise ValueError("sampling probabilities must be finite and not all zero in every slice")
+    return p / p.sum()
+
+
+class Supernet(nn.Module):
+    """Weight-sharing one-shot model of a space: stem -> fixed blocks -> elastic stages -> head."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        super().__init__()
+        self.space = space
+        self.stem, self.fixed_blocks, self.head_conv, self.head = build_fixed_parts(space)
+        self.stages = build_elastic_stages(space)
+        self._positions = [(s, j) for s, st in enumerate(space.stages) for j in range(st.num_positions)]
+        self.set_active(space.heaviest)
+
+    def set_active(self, arch: Architecture) -> None:
+        """Make ``arch`` the architecture used when ``forward`` gets no ``archs``."""
+        self.active = arch
+        self._active_codes = archs_to_codes(self.space, arch)
+
+    def codes(self, archs: Architecture | Sequence[Architecture] | np.ndarray | None) -> np.ndarray:
+        """Codes for ``archs`` (None: the active architecture; an int array is taken as codes)."""
+        if archs is None:
+            return self._active_codes
+        if isinstance(archs, np.ndarray):
+            return archs
+        return archs_to_codes(self.space, archs)
+
+    def forward_features(self, x: torch.Tensor, archs: Any = None) -> list[torch.Tensor]:
+        """Output of every searched stage for ``x`` (B, C, H, W) under ``archs`` (see :meth:`codes`)."""
+        codes = self.codes(archs)
+        if codes.shape[0] not in (1, x.shape[0]):
+            raise ValueError(f"got {codes.shape[0]} architectures for a batch of {x.shape[0]} images")
+        x = self.fixed_blocks(self.stem(x))
+        feats, col = [], 0
+        for blocks in self.stages:
+            for block in blocks:
+                x = self._run_block(block, x, codes[:, col])
+                col += 1
+            feats.append(x)
+        return feats
+
+    def forward(self, x: torch.Tensor, archs: Any = None) -> torch.Tensor:
+        """Logits (B, num_classes); ``archs`` as in :meth:`codes`."""
+        return self.head(self.head_conv(self.forward_features(x, archs)[-1]))
+
+    @staticmethod
+    def _run_block(block: ElasticBlock, x: torch.Tensor, column: np.ndarray) -> torch.Tensor:
+        """Route every image through its own choice: group by choice, run, scatter back."""
+        first = int(column[0])
+        if column.shape[0] == 1 or (column == first).all():
+            return x if first < 0 else block(x, block.choices[first])
+        outs, order = [], []
+        for value in np.unique(column):
+            idx = np.flatnonzero(column == value)
+            xi = x.index_select(0, torch.from_numpy(idx).to(x.device))
+            outs.append(xi if value < 0 else block(xi, block.choices[int(value)]))  # absent: pass through
+            order.append(idx)
+        perm = np.concatenate(order)
+        inverse = np.empty_like(perm)
+        inverse[perm] = np.arange(perm.shape[0])
+        return torch.cat(outs).index_select(0, torch.from_numpy(inverse).to(x.device))
+
+
+# --------------------------------------------------------------------- extraction
+def _block_pairs(block: ElasticBlock, choice_index: int, child_block: nn.Module) -> list[tuple[torch.Tensor,
+                                                                                                  torch.Tensor]]:
+    """``(child tensor, supernet view)`` pairs of one block position (the shared slicing conventions)."""
+    choice = block.choices[choice_index]
+    if choice.is_skip:
+        sd = block.skip.state_dict(keep_vars=True)
+        return [(t, sd[k]) for k, t in child_block.proj.state_dict(keep_vars=True).items()]
+    t = choice_tensors(block, choice)
+    c = child_block
+    pairs = [(c.conv_pw.conv.weight, t.pw_weight), (c.conv_dw.conv.weight, t.dw_weight),
+             (c.conv_pwl.conv.weight, t.pwl_weight)]
+    for bn, sl in ((c.conv_pw.bn, t.bn1), (c.conv_dw.bn, t.bn2), (c.conv_pwl.bn, t.bn3)):
+        pairs += [(getattr(bn, name), view) for name, view in sl.tensors().items()]
+        pairs.append((bn.num_batches_tracked, sl.bn.num_batches_tracked))
+    if t.se is not None:
+        se = c.se
+        pairs += list(zip((se.conv_reduce.weight, se.conv_reduce.bias, se.conv_expand.weight, se.conv_expand.bias),
+                          t.se))
+    return pairs
+
+
+def _all_pairs(supernet: Supernet, child: ChildNet, arch: Architecture) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    pairs = []
+    for name in ("stem", "fixed_blocks", "head_conv", "head"):
+        theirs = getattr(supernet, name).state_dict(keep_vars=True)
+        pairs += [(t, theirs[k]) for k, t in getattr(child, name).state_dict(keep_vars=True).items()]
+    codes = archs_to_codes(supernet.space, arch)[0]
+    col = 0
+    for s, blocks in enumerate(supernet.stages):
+        for j, block in enumerate(blocks):
+            if codes[col + j] >= 0:
+                pairs += _block_pairs(block, int(codes[col + j]), child.stages[s][j])
+        col += len(blocks)
+    return pairs
+
+
+@torch.no_grad()
+def extract_child(supernet: Supernet, arch: Architecture) -> ChildNet:
+    """The static child network of ``arch`` with weights (and BN statistics) copied from the supernet."""
+    child = build_child(supernet.space, arch)
+    for mine, theirs in _all_pairs(supernet, child, arch):
+        mine.copy_(theirs)
+    ref = next(supernet.parameters())
+    return child.to(device=ref.device, dtype=ref.dtype).train(supernet.training)
+
+
+@torch.no_grad()
+def inject_child(supernet: Supernet, child: ChildNet, arch: Architecture) -> None:
+    """Copy a static child's weights back into the supernet slices it came from (inverse of extraction)."""
+    for mine, theirs in _all_pairs(supernet, child, arch):
+        theirs.copy_(mine)
+
+
+# --------------------------------------------------------------------- file format
+def save_supernet(supernet: Supernet, path: str | Path, metadata: dict | None = None) -> Path:
+    """Write the supernet's weights as safetensors, atomically; the space travels in the metadata."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in supernet.state_dict().items()}
+    return atomic_write_bytes(path, safetensors.torch.save(tensors, supernet_metadata(supernet.space, metadata)))
+
+
+def supernet_metadata(space: SearchSpace, extra: dict | None = None) -> dict[str, str]:
+    """String metadata stamped in every supernet/checkpoint file."""
+    meta = {"format": SUPERNET_FORMAT, "space": json.dumps(space.to_dict(), sort_keys=True),
+            "space_hash": space.space_hash}
+    for key, value in (extra or {}).items():
+        meta[key] = value if isinstance(value, str) else json.dumps(value)
+    return meta
+
+
+def read_safetensors(path: str | Path, what: str = "supernet file") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``(tensors, metadata)`` of a safetensors file, with one clear error for any corruption."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FileFormatError(f"{what} {path} does not exist") from None
+    except OSError as exc:
+        raise FileFormatError(f"cannot read {what} {path}: {exc.strerror}") from None
+    try:
+        (n,) = struct.unpack("<Q", data[:8])
+        header = json.loads(data[8:8 + n])
+        tensors = safetensors.torch.load(data)
+    except Exception as exc:  # any parse failure means the same thing to the user  # noqa: BLE001
+        raise FileFormatError(f"{what} {path} is not a valid safetensors file (corrupt or truncated?)") from exc
+    return tensors, header.get("__metadata__") or {}
+
+
+def load_supernet(path: str | Path, space: SearchSpace | None = None) -> Supernet:
+    """Load a supernet from a ``.safetensors`` file or a training run directory (its final weights).
+
+    Raises:
+        FileFormatError: missing/corrupt file, wrong format, another space, or mismatching tensors.
+    """
+    path = Path(path)
+    if path.is_dir():
+        if not (path / FINAL_NAME).is_file():
+            raise FileFormatError(f"run directory {path} has no {FINAL_NAME} (is training finished?)")
+        path = path / FINAL_NAME
+    tensors, meta = read_safetensors(path)
+    fmt = meta.get("format")
+    if fmt not in (SUPERNET_FORMAT, "binas.checkpoint/1"):
+        raise FileFormatError(f"{path} is not a binas supernet (format {fmt!r}, expected {SUPERNET_FORMAT!r})")
+    stored = _space_from_meta(meta, path)
+    if space is not None and space.space_hash != stored.space_hash:
+        raise FileFormatError(f"supernet {path} was trained for space {stored.name!r} ({stored.space_hash}), "
+                              f"not {space.name!r} ({space.space_hash})")
+    if fmt != SUPERNET_FORMAT:  # a training checkpoint: the model tensors carry a prefix
+        tensors = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    net = Supernet(space or stored)
+    load_state(net, tensors, path)
+    return net
+
+
+def _space_from_meta(meta: dict[str, str], path: Path) -> SearchSpace:
+    try:
+        space = space_from_dict(json.loads(meta["space"]))
+    except Exception as exc:  # noqa: BLE001 - any failure is a corrupt file for the user
+        raise FileFormatError(f"{path} has no valid search space in its metadata") from exc
+    if space.space_hash != meta.get("space_hash"):
+        raise FileFormatError(f"{path}: the stored space does not match its space_hash (corrupt file?)")
+    return space
+
+
+def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Load ``tensors`` into ``module`` exactly (same keys and shapes), else a clear error."""
+    own = module.state_dict()
+    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise FileFormatError(f"{path} does not match the network: missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]}")
+    for key, value in own.items():
+        if value.shape != tensors[key].shape:
+            raise FileFormatError(f"{path}: tensor {key!r} has shape {tuple(tensors[key].shape)}, "
+                                  f"expected {tuple(value.shape)}")
+    module.load_state_dict(tensors)

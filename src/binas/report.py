@@ -1,0 +1,69 @@
+"""The `binas insights` report: plots, a JSON of the numbers and a Markdown summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from binas.estimator.form import BilinearForm
+from binas.insights import Insights, compute_insights, summarise
+from binas.io import atomic_write_json, atomic_write_text
+from binas.plots import plot_choice_heatmaps, plot_depth_values, plot_front, plot_gain_per_unit
+from binas.resources.lut import Lut
+from binas.space import SearchSpace
+
+__all__ = ["insights_json", "write_insights"]
+
+
+def insights_json(ins: Insights) -> dict[str, Any]:
+    """Numbers behind the plots: per stage, position and choice."""
+    stages = []
+    for s, stage in enumerate(ins.space.stages):
+        positions = []
+        for j, choices in enumerate(stage.positions):
+            row = {"position": j + 1, "values": {c.id: float(v) for c, v in zip(choices, ins.choice_values[s][j])}}
+            if ins.costs is not None:
+                row["costs"] = {c.id: float(v) for c, v in zip(choices, ins.costs[s][j])}
+                gains = ins.gain_per_unit(s, j)
+                row["gain_per_unit"] = {c.id: (None if np.isnan(g) else float(g)) for c, g in zip(choices, gains)}
+            positions.append(row)
+        stages.append({"stage": s + 1, "depth_values": {str(d): float(v) for d, v in
+                                                         zip(stage.depths, ins.depth_values[s])},
+                       "positions": positions})
+    return {"space": ins.space.name, "space_hash": ins.space.space_hash, "resource": ins.resource,
+            "unit": ins.unit, "stages": stages, "summary": summarise(ins)}
+
+
+def write_insights(space: SearchSpace, form: BilinearForm, lut: Lut | None, out_dir: str | Path,
+                   front: Callable[[], tuple[list[float], list[float]]] | None = None) -> dict[str, Path]:
+    """Write heatmaps, depth values, gain per unit and Pareto plots, ``insights.json`` and ``report.md``.
+
+    Args:
+        front: returns the Pareto front as (resource values, accuracies), if a LUT is given.
+
+    Returns:
+        Paths of everything written, by name.
+    """
+    out = Path(out_dir)
+    ins = compute_insights(space, form, lut)
+    paths = {"heatmaps": plot_choice_heatmaps(ins, out / "heatmaps.png"),
+             "depth": plot_depth_values(ins, out / "depth.png")}
+    if lut is not None:
+        paths["gain"] = plot_gain_per_unit(ins, out / "gain_per_unit.png")
+    if lut is not None and front is not None:
+        xs, ys = front()
+        paths["pareto"] = plot_front(xs, ys, out / "pareto.png", xlabel=f"{lut.resource} ({lut.unit})",
+                                     title=f"Exact Pareto front of the whole space ({len(xs)} networks)")
+    data = insights_json(ins)
+    paths["json"] = atomic_write_json(out / "insights.json", data)
+    lines = [f"# Insights: {space.name} ({form.kind} estimator)", "", "## Summary", ""]
+    lines += [f"- {line}" for line in data["summary"]]
+    lines += ["", "## Plots", ""]
+    captions = {"heatmaps": "Accuracy contribution of each choice by stage and position",
+                "depth": "Value of each stage depth", "gain": "Accuracy bought per resource unit",
+                "pareto": "Pareto front"}
+    lines += [f"![{captions[k]}]({paths[k].name})" for k in captions if k in paths]
+    paths["report"] = atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+    return paths

@@ -1,0 +1,231 @@
+"""Timing backends (DESIGN 5): PyTorch eager on the CPU, ONNX Runtime, CUDA; interleaved rounds.
+
+A backend turns a module and its inputs into a :class:`Runner` and times one call in ms. The
+measurement conditions (allocator, cache state) are the same for isolated blocks and for whole
+networks, so LUT sums and network times are comparable; they are recorded in the LUT's ``meta``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from binas.errors import BinasError
+
+__all__ = ["BACKENDS", "CudaBackend", "OrtBackend", "Runner", "TimingBackend", "TorchBackend", "make_backend",
+           "steady_allocator", "timing_rounds"]
+
+BACKENDS = ("torch", "onnxruntime", "cuda")
+
+
+# --------------------------------------------------------------------------- timing backends
+@dataclass(frozen=True)
+class Runner:
+    """One prepared unit: ``call()`` runs a forward pass, ``touch()`` rewrites its inputs in place."""
+
+    call: Callable[[], Any]
+    touch: Callable[[], Any] = lambda: None
+
+
+class TimingBackend:
+    """Turns a module and its inputs into a :class:`Runner` and times one call, in ms.
+
+    Units are timed in the state a block meets inside a network: the code paths are hot (the
+    previous unit ran the same kinds of operators), the unit's own weights are as cold as the other
+    units left them, and its inputs are freshly rewritten (as if the previous block had just
+    produced them). Whole networks are timed the same way, so block sums and network times agree.
+    """
+
+    name = "base"
+    cache = "interleaved units, inputs rewritten before each timed call, no per-unit warm-up"
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.allocator = steady_allocator()
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        raise NotImplementedError
+
+    def noop(self) -> Runner:
+        """A runner doing nothing under the same harness (measures the per-call overhead)."""
+        raise NotImplementedError
+
+    def time_ms(self, runner: Runner) -> float:
+        """Rewrite the inputs, then time one call."""
+        runner.touch()
+        start = time.perf_counter_ns()
+        runner.call()
+        return (time.perf_counter_ns() - start) / 1e6
+
+    def describe(self) -> dict[str, Any]:
+        """Device, library versions and timing conditions for the LUT's ``meta``."""
+        return {"device": _cpu_name(), "torch": torch.__version__, "python": platform.python_version(),
+                "allocator": self.allocator, "cache": self.cache}
+
+
+def _torch_runner(module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+    module.eval()
+    args = tuple(inputs)
+
+    def call() -> Any:
+        with torch.inference_mode():
+            return module(*args)
+
+    def touch() -> None:
+        for t in args:
+            t.mul_(1.0)
+
+    return Runner(call, touch)
+
+
+class TorchBackend(TimingBackend):
+    """PyTorch eager on the CPU with ``torch.set_num_threads(threads)``."""
+
+    name = "torch"
+
+    def __init__(self, threads: int) -> None:
+        super().__init__(threads)
+        torch.set_num_threads(threads)
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        return _torch_runner(module, inputs)
+
+    def noop(self) -> Runner:
+        return _torch_runner(nn.Identity(), [torch.zeros(1)])
+
+
+class OrtBackend(TimingBackend):
+    """ONNX Runtime (CPU provider): ``intra_op_num_threads=threads``, one inter-op thread, sequential."""
+
+    name = "onnxruntime"
+
+    def __init__(self, threads: int) -> None:
+        super().__init__(threads)
+        import onnxruntime  # imported here: only this backend needs it
+
+        self.ort = onnxruntime
+
+    def _session(self, model: bytes) -> Any:
+        opts = self.ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        return self.ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        from binas.resources.onnx_blocks import onnx_bytes  # onnx_blocks imports this module
+
+        names = [f"input{i}" for i in range(len(inputs))]
+        session = self._session(onnx_bytes(module.eval(), tuple(inputs), names))
+        feed = {n: t.numpy().copy() for n, t in zip(names, inputs)}
+
+        def touch() -> None:
+            for arr in feed.values():
+                arr *= 1.0
+
+        return Runner(lambda: session.run(None, feed), touch)
+
+    def noop(self) -> Runner:
+        return self.prepare(nn.Identity(), [torch.zeros(1)])
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "onnxruntime": self.ort.__version__}
+
+
+class CudaBackend(TimingBackend):
+    """PyTorch eager on the current CUDA device, timed with CUDA events after synchronisation."""
+
+    name = "cuda"
+    cache = "warm (back-to-back calls on the GPU)"
+
+    def __init__(self, threads: int) -> None:
+        if not torch.cuda.is_available():
+            raise BinasError("the cuda backend needs an NVIDIA GPU and a CUDA build of PyTorch, "
+                             "but torch.cuda.is_available() is False on this machine")
+        self.threads, self.allocator = threads, "torch CUDA caching allocator"
+        torch.set_num_threads(threads)
+        torch.backends.cudnn.benchmark = True  # pick the fastest kernels once, as deployment would
+        self.device = torch.device("cuda")
+
+    def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        return _torch_runner(module.to(self.device), [t.to(self.device) for t in inputs])
+
+    def noop(self) -> Runner:
+        return _torch_runner(nn.Identity(), [torch.zeros(1, device=self.device)])
+
+    def time_ms(self, runner: Runner) -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda.synchronize()  # nothing queued before may leak into this measurement
+        runner.touch()
+        start.record()
+        runner.call()
+        end.record()
+        end.synchronize()
+        return float(start.elapsed_time(end))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "device": torch.cuda.get_device_name(self.device),
+                "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+
+
+def make_backend(name: str, threads: int) -> TimingBackend:
+    """The timing backend called ``name`` ("torch", "onnxruntime" or "cuda")."""
+    classes = {"torch": TorchBackend, "onnxruntime": OrtBackend, "cuda": CudaBackend}
+    if name not in classes:
+        raise BinasError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
+    return classes[name](threads)
+
+
+def steady_allocator() -> str:
+    """Keep freed memory in the process (glibc ``mallopt``), so timed calls do not page-fault.
+
+    glibc returns big freed buffers to the OS (mmap threshold, heap trimming); the next forward
+    pass then page-faults fresh pages, which made large early blocks 2-4x slower and erratic. A
+    serving process (jemalloc/tcmalloc, ONNX Runtime's arena) reuses its buffers; so do we.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(-3, 32 << 20) == 1 and libc.mallopt(-1, 1 << 30) == 1  # M_MMAP_, M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        ok = False
+    return "glibc, mmap threshold 32 MiB, no trimming" if ok else "system default"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+# --------------------------------------------------------------------------- interleaved rounds
+def timing_rounds(backend: TimingBackend, runners: dict[str, Runner], samples: dict[str, list[float]],
+                  rounds: range, seed: int, on_round: Callable[[int], None] | None = None,
+                  timed: bool = True) -> dict[str, list[float]]:
+    """Append one timed call per runner per round to ``samples``; every round in a fresh shuffled order.
+
+    The order of round ``r`` depends only on ``(seed, r, timed)``, so a resumed run continues identically.
+    With ``timed=False`` the rounds only warm up (nothing is recorded).
+    """
+    names = sorted(runners)
+    for r in rounds:
+        for i in np.random.default_rng([seed, r, int(timed)]).permutation(len(names)):
+            if timed:
+                samples.setdefault(names[i], []).append(backend.time_ms(runners[names[i]]))
+            else:
+                runners[names[i]].call()
+        if on_round is not None:
+            on_round(r)
+    return samples

@@ -1,0 +1,50 @@
+"""Solver registry: name -> function ``(problem, *, seed, top_k) -> SearchResult``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from binas.search.bcfw import solve_bcfw, solve_bcfw_reference
+from binas.search.evolution import solve_evolution
+from binas.search.milp import solve_milp
+from binas.search.problem import SearchError, SearchProblem
+from binas.search.random_search import solve_random
+from binas.search.result import SearchResult
+
+__all__ = ["DEFAULT_SOLVER", "SOLVERS", "register_solver", "run_solver"]
+
+Solver = Callable[..., SearchResult]
+SOLVERS: dict[str, Solver] = {}
+DEFAULT_SOLVER = "milp"
+
+
+def register_solver(name: str) -> Callable[[Solver], Solver]:
+    """Decorator adding a solver under ``name`` (an existing name is an error)."""
+    def add(fn: Solver) -> Solver:
+        if name in SOLVERS:
+            raise ValueError(f"solver {name!r} is already registered")
+        SOLVERS[name] = fn
+        return fn
+    return add
+
+
+register_solver("milp")(lambda problem, *, seed=0, top_k=1: solve_milp(problem, top_k=top_k))
+register_solver("bcfw")(lambda problem, *, seed=0, top_k=1: solve_bcfw(problem, seed=seed))
+register_solver("bcfw-reference")(lambda problem, *, seed=0, top_k=1: solve_bcfw_reference(problem, seed=seed))
+register_solver("evolution")(lambda problem, *, seed=0, top_k=1: solve_evolution(problem, seed=seed))
+register_solver("random")(lambda problem, *, seed=0, top_k=1: solve_random(problem, seed=seed))
+
+
+def run_solver(name: str, problem: SearchProblem, *, seed: int = 0, top_k: int = 1) -> SearchResult:
+    """Run the named solver.
+
+    Raises:
+        SearchError: unknown solver, or ``top_k`` > 1 with a solver other than ``milp``.
+    """
+    if name not in SOLVERS:
+        raise SearchError(f"unknown solver {name!r} (known: {', '.join(SOLVERS)})")
+    if top_k < 1:
+        raise SearchError(f"--top-k must be at least 1, got {top_k}")
+    if top_k > 1 and name != "milp":
+        raise SearchError(f"--top-k {top_k} needs --solver milp (the exact solver); {name} returns one network")
+    return SOLVERS[name](problem, seed=seed, top_k=top_k)

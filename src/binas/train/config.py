@@ -1,0 +1,137 @@
+"""Training configuration: one dataclass, loaded from YAML and CLI options in one place."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from binas.errors import BinasError
+
+__all__ = ["STAGES", "TrainConfig", "load_config"]
+
+STAGES = ("heaviest", "supernet", "both")
+SAMPLING = ("per-image", "per-batch")
+OPTIMIZERS = ("sgd", "adamw")
+
+
+class ConfigError(BinasError):
+    """A training configuration value is invalid."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a supernet training run (stage A: heaviest; stage B: supernet + KD)."""
+
+    space: str = "mobilenetv3-tiny"  # built-in space name or YAML file
+    data: str = "fashion-mnist"  # fashion-mnist | cifar10 | imagefolder | synthetic | a directory
+    data_dir: str | None = None  # where the data files are (searched first)
+    out: str = "runs/supernet"  # run directory
+    stage: str = "both"  # heaviest (A) | supernet (B) | both (A then B)
+    epochs: float = 3.0  # epochs per stage (fractions allowed)
+    heaviest_epochs: float | None = None  # stage A epochs (None: `epochs`)
+    supernet_epochs: float | None = None  # stage B epochs (None: `epochs`)
+    max_steps: int | None = None  # cap on optimizer steps per stage (None: no cap)
+    train_subset: int | None = None  # use only this many training images (deterministic; None: all)
+    batch_size: int = 128  # images per optimizer step per process
+    optimizer: str = "sgd"  # sgd (Nesterov momentum 0.9) | adamw
+    lr: float = 0.1  # peak learning rate (scaled by nothing; set it for your global batch)
+    weight_decay: float = 4e-5  # on conv/linear weights only (not BN, not biases)
+    warmup_steps: int = 50  # linear warm-up steps, then cosine decay to 0 (per stage)
+    label_smoothing: float = 0.1  # for the cross-entropy term
+    ema_decay: float = 0.0  # exponential moving average of the weights (0 = off); final weights = EMA
+    sampling: str = "per-image"  # stage B sampling: per-image (multipath) | per-batch
+    kd_weight: float = 1.0  # stage B: weight of KL(teacher || student) on logits
+    kd_temperature: float = 1.0  # softmax temperature of the KL term
+    feature_weight: float = 0.02  # stage B: weight of the MSE on every stage output (1/50, the reference)
+    augment: bool = True  # random crop (pad 2) and horizontal flip
+    seed: int = 0  # seeds data order, sampling, augmentation and initialisation
+    checkpoint_every: int = 200  # write the resumable checkpoint every N steps (and at stage ends)
+    log_every: int = 20  # write a metrics row every N steps
+    eval_images: int | None = 2000  # test images for the end-of-stage accuracies (None: all)
+    amp: bool = True  # bfloat16/float16 autocast on CUDA (ignored on CPU)
+
+    def stage_epochs(self, stage: str) -> float:
+        """Epochs of stage ``heaviest`` or ``supernet``."""
+        value = self.heaviest_epochs if stage == "heaviest" else self.supernet_epochs
+        return self.epochs if value is None else value
+
+    def validate(self) -> "TrainConfig":
+        """Check every field; raise :class:`ConfigError` naming the first bad one."""
+        _one_of("stage", self.stage, STAGES)
+        _one_of("sampling", self.sampling, SAMPLING)
+        _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        for name in ("epochs", "heaviest_epochs", "supernet_epochs"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{name} must be > 0, got {value}")
+        for name in ("batch_size", "checkpoint_every", "log_every", "max_steps", "train_subset", "eval_images"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}")
+        if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0:
+            raise ConfigError("lr must be > 0, weight_decay and warmup_steps >= 0")
+        if not 0 <= self.label_smoothing < 1 or not 0 <= self.ema_decay < 1:
+            raise ConfigError("label_smoothing and ema_decay must be in [0, 1)")
+        if self.kd_weight < 0 or self.feature_weight < 0 or not self.kd_temperature > 0:
+            raise ConfigError("kd_weight and feature_weight must be >= 0 and kd_temperature > 0")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Defaults <- YAML file (if any) <- ``overrides`` whose value is not None; validated.
+
+    Raises:
+        ConfigError: unreadable YAML, unknown keys or invalid values.
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read training config {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"training config {path} must be a mapping of option: value")
+        values.update(data)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name: f for f in fields(TrainConfig)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown training option(s) {unknown} (known: {sorted(known)})")
+    try:
+        config = TrainConfig(**{k: _coerce(known[k].type, v, k) for k, v in values.items()})
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid training config: {exc}") from None
+    return config.validate()
+
+
+def _coerce(type_name: Any, value: Any, key: str) -> Any:
+    """Convert YAML/CLI scalars to the field's declared type (annotations are strings here)."""
+    text = str(type_name)
+    if value is None:
+        if "None" not in text:
+            raise ValueError(f"{key} may not be null")
+        return None
+    if text.startswith("bool"):
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false")
+        return value
+    if text.startswith("int"):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise ValueError(f"{key} must be an integer")
+        return int(value)
+    if text.startswith("float"):
+        if isinstance(value, bool):
+            raise ValueError(f"{key} must be a number")
+        return float(value)
+    return str(value)
