@@ -25,7 +25,7 @@ from binas.space import load_space
 def run_backend(space_name: str, backend: str, args: argparse.Namespace, out: Path) -> dict:
     space = load_space(space_name)
     settings = MeasureSettings(backend, args.threads, args.batch_size, args.resolution, args.repeats, args.warmup,
-                               args.seed)
+                               args.seed, args.clock)
     marks: dict[str, float] = {}
 
     def progress(phase: str, done: int, total: int) -> None:
@@ -42,7 +42,8 @@ def run_backend(space_name: str, backend: str, args: argparse.Namespace, out: Pa
     plot_fidelity(report, out / f"fidelity_{space_name}_{backend}.png")
     (out / f"fidelity_{space_name}_{backend}.json").write_text(json.dumps(report, indent=1))
     return {
-        "space": space_name, "backend": backend, "threads": args.threads, "batch_size": args.batch_size,
+        "space": space_name, "backend": backend, "clock": args.clock, "threads": args.threads,
+        "batch_size": args.batch_size,
         "resolution": lut.meta["resolution"], "repeats": args.repeats,
         "measure_total_s": round(measure_s, 1),
         "measure_prepare_s": round(marks.get("measure", start) - marks.get("prepare", start), 1),
@@ -71,6 +72,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--validate-repeats", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"])
     parser.add_argument("--out", type=Path, default=None, help="Folder for LUTs, reports and plots (default: temp).")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="bench_lut_"))

@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="mobilenetv3")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/synthetic"))
+    parser.add_argument("--out", type=Path, default=Path("runs/synthetic"))
     args = parser.parse_args()
     for name, path in make(args.space, args.seed, args.out).items():
         print(f"{name}: {path}")

@@ -99,6 +99,8 @@ def test_validate_errors(measured, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "needs a latency LUT, not a params LUT" in result.output
     result = invoke("lut", "validate", "--lut", out, "--space", "mobilenetv3-tiny")
     assert result.exit_code == 2 and "was made for space 'lut-small'" in result.output
+    result = invoke("lut", "validate", "--lut", out)
+    assert result.exit_code == 2 and "not built in; pass --space" in " ".join(result.output.split())
     bad = json.loads(out.read_text())
     bad["unit"] = "s"
     (tmp_path / "s.json").write_text(json.dumps(bad))

@@ -74,7 +74,7 @@ def test_calibrated_lut_sums_to_the_fitted_line(rng: np.random.Generator) -> Non
 
 def test_settings_come_from_the_lut() -> None:
     space = load_space("mobilenetv3-tiny")
-    assert lut_settings(fake_latency_lut(space)) == META
+    assert lut_settings(fake_latency_lut(space)) == {**META, "clock": "wall"}
     with pytest.raises(BinasError, match="needs a latency LUT, not a params LUT"):
         lut_settings(analytic_lut(space, "params"))
     with pytest.raises(BinasError, match="backend 'imported'"):

@@ -91,25 +91,35 @@ def test_medians_minus_call_overhead() -> None:
 
 class _Recorder(TimingBackend):
     def __init__(self) -> None:
-        self.order: list[str] = []
+        self.calls: list[str] = []
 
     def time_ms(self, runner: Runner) -> float:
+        self.calls.append("*")  # the next call is the timed one
         runner.call()
         return 1.0
+
+    def timed(self) -> list[str]:
+        return [self.calls[i + 1] for i, c in enumerate(self.calls) if c == "*"]
 
 
 def test_rounds_are_interleaved_and_reproducible() -> None:
     backend = _Recorder()
     names = [f"u{i}" for i in range(12)]
-    runners = {n: Runner(lambda n=n: backend.order.append(n)) for n in names}
-    samples = timing_rounds(backend, runners, {}, range(4), seed=3)
-    rounds = [backend.order[i * 12:(i + 1) * 12] for i in range(4)]
+    runners = {n: Runner(lambda n=n: backend.calls.append(n)) for n in names}
+    samples = timing_rounds(backend, runners, {}, range(4), warmup=0, seed=3)
+    timed = backend.timed()
+    rounds = [timed[i * 12:(i + 1) * 12] for i in range(4)]
     assert all(sorted(r) == sorted(names) for r in rounds)  # every round visits every unit once
     assert len({tuple(r) for r in rounds}) == 4  # in a fresh order each round
     assert all(len(v) == 4 for v in samples.values())
-    backend.order.clear()
-    timing_rounds(backend, runners, {}, range(2, 4), seed=3)
-    assert backend.order == rounds[2] + rounds[3]  # a resumed run continues with the same orders
+    backend.calls.clear()
+    timing_rounds(backend, runners, {}, range(2, 4), warmup=0, seed=3)
+    assert backend.timed() == rounds[2] + rounds[3]  # a resumed run continues with the same orders
+    backend.calls.clear()
+    timing_rounds(backend, runners, {}, range(1), warmup=2, seed=3)
+    first, second, last = rounds[0][0], rounds[0][1], rounds[0][-1]
+    # two warm-up calls, the previous unit of the round (wrapping around), then the timed call
+    assert backend.calls[:10] == [first, first, last, "*", first, second, second, first, "*", second]
 
 
 def test_kill_and_resume(tmp_path: Path) -> None:
@@ -164,6 +174,7 @@ def test_resume_refuses_other_settings_and_corrupt_files(tmp_path: Path) -> None
     ({"repeats": 0}, "--repeats must be at least 1"),
     ({"warmup": -1}, "--warmup must be 0 or more"),
     ({"resolution": 0}, "--resolution must be at least 1"),
+    ({"clock": "sundial"}, "unknown clock 'sundial'"),
 ])
 def test_bad_settings(changes: dict, message: str) -> None:
     with pytest.raises(BinasError, match=message):
@@ -188,5 +199,25 @@ def test_onnxruntime_backend_matches_torch(tmp_path: Path) -> None:
     assert OrtBackend(1).time_ms(ort) > 0 and OrtBackend(1).time_ms(OrtBackend(1).noop()) > 0
 
 
+def test_cpu_clock(tmp_path: Path) -> None:
+    with pytest.raises(BinasError, match="--clock cpu .* needs a CPU backend and --threads 1"):
+        make_backend("torch", 2, "cpu")
+    with pytest.raises(BinasError, match="--clock cpu"):
+        make_backend("cuda", 1, "cpu")
+    lut = measure_lut(small_space(tmp_path), MeasureSettings(repeats=1, warmup=0, clock="cpu"))
+    assert lut.meta["clock"] == "cpu" and lut.fixed > 0
+
+
 def test_lut_keys_are_one_based() -> None:
     assert lut_key(0, 0) == "1.1" and lut_key(4, 3) == "5.4"
+
+
+def test_measure_and_validate_with_onnxruntime(tmp_path: Path) -> None:
+    from binas.resources.fidelity import validate_lut
+
+    space = small_space(tmp_path)
+    lut = measure_lut(space, MeasureSettings(backend="onnxruntime", batch_size=2, resolution=20, repeats=2, warmup=0))
+    assert (lut.meta["backend"], lut.meta["batch_size"], lut.meta["resolution"]) == ("onnxruntime", 2, 20)
+    assert "onnxruntime" in lut.meta and lut.fixed > 0
+    report = validate_lut(space, lut, samples=2, repeats=1, warmup=0)
+    assert report["backend"] == "onnxruntime" and all(p["measured"] > 0 for p in report["pairs"])

@@ -138,3 +138,17 @@ def test_pareto_refuses_stage_coupled_estimators_and_several_luts(tmp_path) -> N
         pareto_front(build_problem(space, form, [lut]))
     with pytest.raises(SearchError, match="exactly one resource"):
         pareto_front(build_problem(space, form, [lut, params]))
+
+
+@pytest.mark.parametrize("kind", ["contributions", "bilinear"])
+def test_dominance_pruning_keeps_the_optimum(kind, tmp_path) -> None:
+    space = make_space(tmp_path, "small")
+    form, lut, params = make_inputs(space, 9, kind)
+    brute = BruteForce(space, form, [lut, params])
+    budgets = {"latency": float(np.quantile(brute.res["latency"], 0.5)),
+               "params": float(np.quantile(brute.res["params"], 0.5))}
+    problem = build_problem(space, form, [lut, params], budgets)
+    pruned = build_model(problem, prune=True)
+    if kind == "contributions":
+        assert np.sum(pruned.bounds.ub[:space.num_alpha] == 0) > 0
+    assert solve_milp(problem).objective == pytest.approx(brute.best(budgets)[0], abs=1e-12)

@@ -65,7 +65,6 @@ def test_bcfw_reference_reports_broken_budgets_honestly(tmp_path) -> None:
     space = make_space(tmp_path, "small")
     form, lut, _ = make_inputs(space, 1)
     brute = BruteForce(space, form, [lut])
-    statuses = set()
     for q in (0.1, 0.3, 0.5, 0.7):
         budget = float(np.quantile(brute.res["latency"], q))
         result = solve_bcfw_reference(build_problem(space, form, [lut], {"latency": budget}), steps=300,
@@ -75,7 +74,6 @@ def test_bcfw_reference_reports_broken_budgets_honestly(tmp_path) -> None:
         assert (result.status == STATUS_BUDGET_EXCEEDED) == over and result.success == (not over)
         if over:
             assert result.message.startswith("budget exceeded: latency")
-        statuses.add(result.status)
     again = solve_bcfw_reference(build_problem(space, form, [lut], {"latency": budget}), steps=300,
                                  sparsify_steps=20, seed=2)
     assert again.architecture == result.architecture  # seeded
@@ -155,3 +153,55 @@ def test_registry_errors(tmp_path) -> None:
         run_solver("bcfw", problem, top_k=3)
     with pytest.raises(SearchError, match="at least 1"):
         run_solver("milp", problem, top_k=0)
+
+
+def test_mckp_greedy_is_the_lp_optimum_at_a_vertex() -> None:
+    from scipy.optimize import linprog
+
+    from binas.search.relaxed import _groups, mckp_vertex
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        sizes = list(rng.integers(1, 6, size=rng.integers(1, 6)))
+        groups, n = _groups(sizes), sum(sizes)
+        v, w = rng.normal(size=n), rng.random(n)
+        if trial % 3 == 0:  # ties
+            v, w = np.round(v, 1), np.round(w, 1)
+        lightest = sum(w[groups.indices[s:e]].min() for s, e in zip(groups.indptr[:-1], groups.indptr[1:]))
+        cap = lightest + 2 * rng.random()
+        x = mckp_vertex(v, w, cap, groups)
+        ref = linprog(-v, A_ub=w[None], b_ub=[cap], A_eq=groups, b_eq=np.ones(len(sizes)), bounds=(0, 1),
+                      method="highs-ds")
+        assert v @ x == pytest.approx(-ref.fun, abs=1e-9)
+        assert w @ x <= cap + 1e-9 and np.allclose(groups @ x, 1) and np.all(x >= 0)
+        assert np.sum((x > 1e-9) & (x < 1 - 1e-9)) <= 2  # at most one fractional group
+    assert mckp_vertex(np.ones(2), np.ones(2), 0.5, _groups([2])) is None
+
+
+def test_random_search_takes_any_scorer(tmp_path) -> None:
+    space = make_space(tmp_path, "small")
+    form, lut, params = make_inputs(space, 0)
+    brute = BruteForce(space, form, [lut, params])
+    budget = float(np.quantile(brute.res["latency"], 0.5))
+    problem = build_problem(space, form, [lut, params], {"latency": budget})
+    result = solve_random(problem, num_samples=2000, score=lambda archs: np.array(
+        [params.value(space, a) for a in archs]))
+    assert result.success and result.objective == params.value(space, result.architecture)
+    assert result.objective >= np.quantile(brute.res["params"][brute.feasible({"latency": budget})], 0.9)
+    with pytest.raises(SearchError, match="not bilinear"):
+        run_solver("milp", problem, score=lambda archs: np.zeros(len(archs)))
+
+
+@pytest.mark.parametrize("key", ["small", "perlayer"])
+def test_gene_codec_matches_space_encoding(key, tmp_path) -> None:
+    from binas.search.genes import GeneCodec
+
+    space = make_space(tmp_path, key)
+    codec = GeneCodec(space)
+    genes = codec.sample(np.random.default_rng(0), 64)
+    alpha, beta = codec.onehot(genes)
+    for row, arch, a, b in zip(genes, codec.architectures(genes), alpha, beta):
+        ref_a, ref_b = space.encode(arch)
+        assert np.array_equal(a, ref_a) and np.array_equal(b, ref_b)
+        back = codec.from_architecture(arch)
+        assert codec.architectures(back[None, :])[0] == arch

@@ -26,9 +26,10 @@ from binas.autobuild.predictor import AutoBuildPredictor
 from binas.autobuild.scores import UnitTable, enumerate_units, random_codes, unit_contributions, unit_norms
 from binas.errors import BinasError
 from binas.resources.lut import Lut, lut_key
+from binas.search.problem import format_amount
 from binas.space import Architecture, SearchSpace
 
-__all__ = ["AutoBuildError", "BuildResult", "StageUnits", "build_architecture"]
+__all__ = ["AutoBuildError", "BuildResult", "StageUnits", "build_architecture", "score_units"]
 
 
 class AutoBuildError(BinasError):
@@ -73,12 +74,9 @@ def _unit_costs(space: SearchSpace, table: UnitTable, lut: Lut) -> np.ndarray:
 def _pareto(score: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Indices of the (max score, min cost) Pareto front."""
     order = np.lexsort((-score, cost))
-    best, keep = -np.inf, []
-    for i in order:
-        if score[i] > best:
-            keep.append(i)
-            best = score[i]
-    return np.array(keep, dtype=np.int64)
+    ordered = score[order]
+    best_before = np.maximum.accumulate(np.concatenate([[-np.inf], ordered[:-1]]))
+    return order[ordered > best_before].astype(np.int64)
 
 
 def _score_stage(predictor: AutoBuildPredictor, stage: int, luts: list[Lut], pool: int,
@@ -127,14 +125,28 @@ def _smallest_message(stages: list[StageUnits], fixed: np.ndarray, luts: list[Lu
     for r, lut in enumerate(luts):
         if lut.resource in budgets:
             low = fixed[r] + sum(float(st.costs[:, r].min()) for st in stages)
-            parts.append(f"the smallest reachable {lut.resource} is {low:.6g} {lut.unit}")
+            parts.append(f"the smallest reachable {lut.resource} is {format_amount(low, lut.unit)}")
     return "infeasible budget: " + ", ".join(parts)
+
+
+def score_units(predictor: AutoBuildPredictor, luts: list[Lut] | None = None, pool: int = 256,
+                n_contexts: int = 16, seed: int = 0) -> list[StageUnits]:
+    """Score every unit of every stage and pick each stage's candidates (independent of the budgets)."""
+    luts = list(luts or [])
+    for lut in luts:
+        lut.check_space(predictor.space)
+    contexts = random_codes(predictor.space, n_contexts, np.random.default_rng(seed))
+    return [_score_stage(predictor, s, luts, pool, contexts) for s in range(len(predictor.space.stages))]
 
 
 def build_architecture(predictor: AutoBuildPredictor, luts: list[Lut] | None = None,
                        budgets: dict[str, float] | None = None, top_k: int = 3, pool: int = 256,
-                       n_contexts: int = 16, beam: int = 2000, rerank: int = 64, seed: int = 0) -> BuildResult:
+                       n_contexts: int = 16, beam: int = 2000, rerank: int = 64, seed: int = 0,
+                       scored: list[StageUnits] | None = None) -> BuildResult:
     """The best network from top-scored units that fits ``budgets`` (LUT sums), plus the top-K units.
+
+    ``scored`` (from :func:`score_units` with the same LUTs) skips the scoring when building for
+    several budgets.
 
     Raises:
         AutoBuildError: a budget names no given LUT, ``top_k < 1``, or no network fits the budgets.
@@ -147,10 +159,7 @@ def build_architecture(predictor: AutoBuildPredictor, luts: list[Lut] | None = N
             raise AutoBuildError(f"--max {name}=... needs a LUT of resource {name!r} (given: {names or 'none'})")
     if top_k < 1:
         raise AutoBuildError(f"--top-k must be at least 1, got {top_k}")
-    for lut in luts:
-        lut.check_space(space)
-    contexts = random_codes(space, n_contexts, np.random.default_rng(seed))
-    stages = [_score_stage(predictor, s, luts, pool, contexts) for s in range(len(space.stages))]
+    stages = scored if scored is not None else score_units(predictor, luts, pool, n_contexts, seed)
     fixed = np.array([lut.fixed for lut in luts])
     limit = np.array([budgets.get(n, np.inf) for n in names])
     combos, _ = _beam(stages, fixed, limit, beam)

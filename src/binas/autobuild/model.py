@@ -1,6 +1,7 @@
 """The AutoBuild graph model: feature-embedding MLPs, message passing, hop-level graph embeddings.
 
-    h0[v]   = sum_f MLP_f(onehot(code_f[v]))                       (one MLP per feature category)
+    e[v]    = sum_f MLP_f(onehot(code_f[v]))                       (one MLP per feature category)
+    h0[v]   = e[v] + MLP_node(e[v])                                  (interactions between categories)
     h{k}[v] = LayerNorm(h{k-1}[v] + relu(W_self h{k-1}[v] + W_in sum_{u->v} h{k-1}[u]
                                          + W_out sum_{v->w} h{k-1}[w]))   (k = 1..hops)
     g{k}    = (1/N) sum over present nodes of h{k}[v]    (graph embedding of hop level k; N =
@@ -71,6 +72,7 @@ class AutoBuildNet(nn.Module):
         self.feature_mlps = nn.ModuleList(
             nn.Sequential(nn.Linear(c, hidden), nn.ReLU(), nn.Linear(hidden, dim)) for c in self.cardinalities
         )
+        self.node_mlp = nn.Sequential(nn.Linear(dim, 2 * hidden), nn.ReLU(), nn.Linear(2 * hidden, dim))
         self.hops = nn.ModuleList(_Hop(dim) for _ in range(hops))
         self.head = nn.Sequential(nn.Linear(dim * (hops + 1), hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
@@ -81,8 +83,8 @@ class AutoBuildNet(nn.Module):
 
     def node_levels(self, g: GraphBatch) -> list[torch.Tensor]:
         """Node embeddings ``(B, N, D)`` at hop levels 0..hops (absent nodes are zero)."""
-        h = sum(self.feature_embeddings(f)[g.features[..., f]] for f in range(len(self.cardinalities)))
-        h = h * g.mask[..., None]
+        e = sum(self.feature_embeddings(f)[g.features[..., f]] for f in range(len(self.cardinalities)))
+        h = (e + self.node_mlp(e)) * g.mask[..., None]  # (B, N, D); the MLP mixes feature categories
         levels = [h]
         for hop in self.hops:
             h = hop(h, g.adj, g.mask)

@@ -11,8 +11,12 @@ import typer
 from binas.cli.common import out_console, print_json
 from binas.codec import load_architecture
 from binas.data import load_data
-from binas.export import export_onnx, recalibrate_bn, save_model
+from binas.evaluate import measure_latency, timing_settings, topk_accuracy
+from binas.export import export_onnx, load_model, recalibrate_bn, save_model
 from binas.nn.supernet import extract_child, load_supernet
+from binas.resources.lut import load_lut
+from binas.train.finetune import FinetuneConfig
+from binas.train.finetune import finetune as run_finetune
 
 RunOption = Annotated[Path, typer.Option("--run", help="Supernet training run directory (or its .safetensors).")]
 ArchOption = Annotated[str, typer.Option("--arch", help="timm arch-def string or binas.arch/1 JSON file.")]
@@ -59,3 +63,65 @@ def export(
                       + (f", BN re-estimated on {used} images" if used else "") + ")")
     if onnx:
         out_console.print(f"ONNX verified with ONNX Runtime: max |diff| = {result['onnx_max_abs_diff']:.2e}")
+
+
+def finetune(
+    run: RunOption,
+    arch: ArchOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output model directory (also holds the checkpoint).")],
+    data: DataOption = "fashion-mnist",
+    data_dir: DataDirOption = None,
+    epochs: Annotated[float, typer.Option(help="Passes over the training split.")] = 1.0,
+    max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimizer steps.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Images per step (per process).")] = 128,
+    lr: Annotated[float, typer.Option(help="Peak learning rate (SGD, cosine schedule).")] = 0.02,
+    kd_weight: Annotated[float, typer.Option(help="Weight of the KL term to the heaviest network.")] = 2.0,
+    ema_decay: Annotated[float, typer.Option(help="EMA decay of the weights (0 = off).")] = 0.0,
+    train_subset: Annotated[Optional[int], typer.Option(help="Use only this many training images.")] = None,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Random crop and flip.")] = True,
+    seed: Annotated[int, typer.Option(help="Seed of data order, augmentation and dropout.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --out.")] = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Fine-tune ARCH (weights from the supernet) with KD from the heaviest network; torchrun-able."""
+    supernet = load_supernet(run)
+    _, architecture = load_architecture(arch, supernet.space)
+    cfg = FinetuneConfig(data=data, data_dir=data_dir, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+                         lr=lr, kd_weight=kd_weight, ema_decay=ema_decay, train_subset=train_subset, augment=augment,
+                         seed=seed)
+    result = run_finetune(run, architecture, out, cfg, resume=resume, progress=not json_out)
+    if json_out:
+        print_json(result)
+        return
+    out_console.print(f"fine-tuned {result['steps']} steps in {result['seconds']:.1f} s -> {out}")
+
+
+def evaluate(
+    model: Annotated[Path, typer.Option("--model", help="Model directory written by export or finetune.")],
+    data: DataOption = "fashion-mnist",
+    data_dir: DataDirOption = None,
+    lut: Annotated[Optional[Path], typer.Option("--lut", help="Latency LUT whose backend settings to time with "
+                   "(default: torch, 1 thread, batch 1).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N test images.")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed rounds for the latency.", min=1)] = 30,
+    json_out: JsonOption = False,
+) -> None:
+    """Top-1/top-5 accuracy on the test split and measured latency of an exported model."""
+    loaded = load_model(model)
+    space = loaded.space
+    table = load_lut(lut, space) if lut is not None else None
+    test = load_data(data, "test", data_dir, image_shape=(space.in_channels, space.input_size, space.input_size),
+                     num_classes=space.num_classes)
+    result = topk_accuracy(loaded.model, test, limit=limit)
+    settings = timing_settings(table)
+    result.update(measure_latency({"model": loaded.model}, space, settings, repeats=repeats)["model"])
+    result["timing"] = settings
+    if table is not None:
+        result["lut_latency_ms"] = table.value(space, loaded.arch)
+    if json_out:
+        print_json(result)
+        return
+    out_console.print(f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  on {result['images']} test images")
+    out_console.print(f"latency {result['latency_ms']:.3f} ms (IQR {result['iqr_ms']:.3f}; {settings['backend']}, "
+                      f"{settings['threads']} thread(s), batch {settings['batch_size']})"
+                      + (f"; LUT predicts {result['lut_latency_ms']:.3f} ms" if table is not None else ""))

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from binas.cli.common import err_console, out_console, print_json
 from binas.errors import BinasError, DataError
 from binas.estimator.contributions import CONVENTIONS
-from binas.estimator.measure import BuildConfig
+from binas.estimator.measure import BuildConfig, rank_world
 from binas.estimator.predictors import PREDICTORS
 from binas.io import read_format
 from binas.space import load_space
@@ -64,9 +64,12 @@ def build(
         raise BinasError(f"--batch-size must be at least 1, got {batch_size}")
     source, data_name = resolve_source(run, supernet, data)
     cfg = BuildConfig(images=images, crn=crn, seed=seed, batch_size=batch_size)
-    with _progress("measuring", json_out) as tick:
+    rank, _ = rank_world()  # under torchrun every rank measures a share; rank 0 writes and reports
+    with _progress("measuring", json_out or rank != 0) as tick:
         form = build_estimator(source, data_name, out, cfg, convention=convention, data_dir=data_dir,
                                resume=resume, on_measured=tick)
+    if rank != 0:
+        return
     n = 1 + len(form.p_alpha) + len(form.p_beta)
     result = {"out": str(out), "kind": form.kind, "convention": convention, "measurements": n,
               "images": images, "crn": crn, "A0": form.extra["A0"], "A0_stderr": form.extra["A0_stderr"]}
@@ -124,7 +127,8 @@ def fit(
     out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1).")],
     ridge: Annotated[Optional[float], typer.Option("--ridge", help="Ridge strength for linear/bilinear/"
                      "quadratic (default: chosen by leave-one-out).")] = None,
-    epochs: Annotated[int, typer.Option("--epochs", help="MLP training epochs.")] = 300,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs of mlp/autobuild "
+                      "(default: the predictor's own, 300 for mlp).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="MLP random state.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
@@ -139,7 +143,7 @@ def fit(
         raise BinasError(f"--ridge must be a positive number, got {ridge}")
     sp = load_space(space)
     data = read_samples(samples, sp)
-    params = {"random_state": seed, "epochs": epochs} if kind == "mlp" else {"ridge": ridge}
+    params = {"random_state": seed, "epochs": epochs} if kind in ("mlp", "autobuild") else {"ridge": ridge}
     pred = fit_samples(sp, data, kind, **params)
     save_predictor(pred, out)
     train, _, _ = eval_samples(pred, data)

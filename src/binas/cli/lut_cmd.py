@@ -17,7 +17,7 @@ from binas.resources.lut import Lut, analytic_lut, load_lut
 from binas.resources.measure import MeasureSettings, measure_lut, partial_path_for
 from binas.resources.onnx_blocks import TIME_UNITS, export_blocks, import_csv
 from binas.resources.timing import BACKENDS
-from binas.space import load_space
+from binas.space import builtin_spaces, load_space
 
 __all__ = ["app"]
 
@@ -68,13 +68,15 @@ def measure(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 1,
     resolution: Annotated[Optional[int], typer.Option(help="Input size in px (default: the space's).")] = None,
     repeats: Annotated[int, typer.Option(help="Timed calls per entry (interleaved rounds).")] = 30,
-    warmup: Annotated[int, typer.Option(help="Untimed warm-up rounds before the timed ones.")] = 2,
+    warmup: Annotated[int, typer.Option(help="Untimed calls right before each timed call.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the shuffled measurement order.")] = 0,
+    clock: Annotated[str, typer.Option(help="wall: elapsed time; cpu: the measuring thread's CPU time "
+                                            "(ignores other processes on a busy machine; --threads 1).")] = "wall",
     json_out: JsonOption = False,
 ) -> None:
     """Time every block position x choice and the fixed part; resumable (re-run the same command)."""
     sp = load_space(space)
-    settings = MeasureSettings(backend, threads, batch_size, resolution, repeats, warmup, seed).check()
+    settings = MeasureSettings(backend, threads, batch_size, resolution, repeats, warmup, seed, clock).check()
     partial = partial_path_for(out)
     if partial.exists() and not json_out:
         err_console.print(f"resuming the measurement saved in {partial}")
@@ -114,7 +116,7 @@ def validate(
                      "(default: the one named in the LUT).")] = None,
     samples: Annotated[int, typer.Option(help="Random networks to time end to end.")] = 20,
     repeats: Annotated[int, typer.Option(help="Timed calls per network (interleaved rounds).")] = 15,
-    warmup: Annotated[int, typer.Option(help="Untimed warm-up rounds before the timed ones.")] = 2,
+    warmup: Annotated[int, typer.Option(help="Untimed calls right before each timed call.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the random networks and the order.")] = 0,
     plot: Annotated[Optional[Path], typer.Option(help="Write a predicted-vs-measured scatter plot (PNG).")] = None,
     calibrated_out: Annotated[Optional[Path], typer.Option("--calibrated-out", help="Also write the LUT "
@@ -136,13 +138,17 @@ def validate(
         return
     tau = result["kendall_tau"]
     out_console.print(f"{result['samples']} random {sp.name} networks, {result['backend']}, {result['threads']} "
-                      f"thread(s), batch {result['batch_size']}, {result['resolution']} px")
+                      f"thread(s), batch {result['batch_size']}, {result['resolution']} px, {result['clock']} clock")
     out_console.print(f"median |rel. error| {100 * result['median_abs_rel_err']:.2f}%   max "
                       f"{100 * result['max_abs_rel_err']:.2f}%   Kendall tau {tau if tau is None else round(tau, 3)}")
     out_console.print(f"fit: measured = {result['slope']:.4f} x predicted + {result['intercept']:.4f} ms "
                       f"(median |rel. error| after it {100 * result['calibrated_median_abs_rel_err']:.2f}%)")
     ref = result["reference"]
     out_console.print(f"fixed part now {ref['measured_fixed']:.4g} ms vs {ref['lut_fixed']:.4g} ms in the LUT")
+    if ref["ratio"] is not None and abs(ref["ratio"] - 1) > 0.05:
+        err_console.print(f"[yellow]warning:[/] the fixed part runs {100 * (ref['ratio'] - 1):+.0f}% vs the LUT: the "
+                          "machine's speed has changed since the LUT was measured (load? clocks?), and the errors "
+                          "above include that drift")
 
 
 def _lut_space_name(path: Path) -> str:
@@ -150,8 +156,8 @@ def _lut_space_name(path: Path) -> str:
     from binas.resources.lut import LUT_FORMAT
 
     name = read_format(path, LUT_FORMAT, "LUT file").get("space")
-    if not isinstance(name, str):
-        raise BinasError(f"LUT file {path} names no space; pass --space")
+    if not isinstance(name, str) or name not in builtin_spaces():
+        raise BinasError(f"LUT file {path} was made for space {name!r}, which is not built in; pass --space FILE.yaml")
     return name
 
 

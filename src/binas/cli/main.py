@@ -5,11 +5,12 @@ from __future__ import annotations
 import typer
 
 from binas import __version__
-from binas.cli import arch_cmd, deploy_cmd, insights_cmd, space_cmd
+from binas.cli import arch_cmd, demo_cmd, deploy_cmd, insights_cmd, space_cmd
 from binas.cli import estimator_cmd
 from binas.cli import lut_cmd
 from binas.cli import search_cmd
 from binas.cli import autobuild_cmd
+from binas.cli import supernet_cmd
 from binas.cli.common import BinasGroup
 
 app = typer.Typer(
@@ -21,8 +22,12 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(space_cmd.app, name="space")
+app.add_typer(supernet_cmd.app, name="supernet")
 app.command("insights")(insights_cmd.insights)
 app.command("export")(deploy_cmd.export)
+app.command("finetune")(deploy_cmd.finetune)
+app.command("evaluate")(deploy_cmd.evaluate)
+app.command("demo")(demo_cmd.demo)
 app.add_typer(arch_cmd.app, name="arch")
 app.command("search")(search_cmd.search)
 app.command("pareto")(search_cmd.pareto)

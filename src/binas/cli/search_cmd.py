@@ -13,7 +13,7 @@ from binas.cli.common import err_console, out_console, parse_max, print_json
 from binas.codec import arch_to_json
 from binas.io import atomic_write_bytes, atomic_write_json
 from binas.search import DEFAULT_SOLVER, SOLVERS, build_problem, pareto_front, run_solver
-from binas.search.inputs import load_search_inputs
+from binas.search.inputs import load_any_search_inputs, load_search_inputs
 from binas.search.problem import SearchError, SearchProblem, format_amount
 from binas.search.result import STATUS_BUDGET_EXCEEDED, SearchResult
 from binas.space import Architecture
@@ -79,11 +79,11 @@ def search(
 ) -> None:
     """Find the most accurate network within every --max budget (exact MILP by default)."""
     budgets = parse_max(max_)
-    sp, form, luts = load_search_inputs(estimator, lut or [], space)
-    problem = build_problem(sp, form, luts, budgets)
+    inputs = load_any_search_inputs(estimator, lut or [], space)
+    problem = build_problem(inputs.space, inputs.form, inputs.luts, budgets)
     if not json_out:
-        err_console.print(f"searching {sp.name} with {solver} ...")
-    result = run_solver(solver, problem, seed=seed, top_k=top_k)
+        err_console.print(f"searching {inputs.space.name} with {solver} ...")
+    result = run_solver(solver, problem, seed=seed, top_k=top_k, score=inputs.score)
     if result.architecture is None:
         raise SearchError(result.message)
     provenance = {"solver": solver, "budget": budgets, "estimator": str(estimator),

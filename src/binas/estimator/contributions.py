@@ -13,8 +13,10 @@ position j) resolves every undecided decision, so measurements that share contex
 numbers) differ only in the decisions they fix.
 
 The form (m = the smallest depth option): ``p_alpha[s,j<=m,c] = Da``, ``p_beta[s,d] = Db = A^b - A0``,
-``Q[(s,j,c),(s,d)] = Da`` for ``m < j <= d``; ``Da = A^a - A0`` (``reference``) or
-``Da = A^a - A^b_{s,j}`` where the depth was pinned to j (``conditional``).
+``Q[(s,j,c),(s,d)] = Da`` for ``m < j <= d``; ``Da = A^a - A0`` (``reference``) or, ``conditional``,
+``Da = A^a - A^b_{s,j}`` where the depth was pinned to j (the mean of ``A^b_{s,d}`` over the depth
+options >= j where j is not a depth option, ``A0`` where block j is always present); the conditional
+form is exact when the true accuracy is additive over decisions.
 """
 
 from __future__ import annotations
@@ -124,6 +126,18 @@ def codes_for_contexts(space: SearchSpace, m: Measurement, u: np.ndarray) -> np.
     return np.stack(cols, axis=1).astype(np.int64)
 
 
+def _conditional_base(space: SearchSpace, acc: dict[str, float], s: int, j: int) -> float:
+    """Accuracy with the same depth distribution as A^a_{s,j,.} but block j's choice random.
+
+    ``A^b_{s,j}`` where the depth is pinned; the mean of ``A^b_{s,d}`` over the depth options >= j
+    where it is not (exact for an additive truth); ``A0`` where every depth keeps block j.
+    """
+    options = _depth_options(space, Measurement("a", s, j), s)
+    if options == space.stages[s].depths:
+        return acc["A0"]
+    return float(np.mean([acc[Measurement("b", s, depth=d).key] for d in options]))
+
+
 def _deltas(space: SearchSpace, acc: dict[str, float], convention: str) -> tuple[np.ndarray, np.ndarray]:
     """``(Da, Db)`` vectors in the canonical alpha/beta layout."""
     if convention not in CONVENTIONS:
@@ -134,8 +148,7 @@ def _deltas(space: SearchSpace, acc: dict[str, float], convention: str) -> tuple
         for d in stage.depths:
             db[space.beta_index(s, d)] = acc[Measurement("b", s, depth=d).key] - a0
         for j, choices in enumerate(stage.positions):
-            pinned = pinned_depth(space, s, j)
-            base = acc[Measurement("b", s, depth=pinned).key] if convention == "conditional" and pinned else a0
+            base = _conditional_base(space, acc, s, j) if convention == "conditional" else a0
             for c in choices:
                 da[space.alpha_index(s, j, c.id)] = acc[Measurement("a", s, j, c.id).key] - base
     return da, db

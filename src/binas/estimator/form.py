@@ -22,6 +22,7 @@ from binas.space import Architecture, SearchSpace
 __all__ = ["ESTIMATOR_FORMAT", "BilinearForm", "load_estimator"]
 
 ESTIMATOR_FORMAT = "binas.estimator/1"
+NON_BILINEAR_KINDS = ("quadratic", "mlp", "autobuild")  # predictor kinds saved with weights instead of a form
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ def form_from_json(obj: dict[str, Any], space: SearchSpace, source: str = "estim
     Raises:
         FileFormatError: another space, missing keys, wrong sizes, indices out of range, NaN/inf.
     """
+    if obj.get("kind") in NON_BILINEAR_KINDS and "p_alpha" not in obj:
+        raise FileFormatError(f"{source} holds a {obj['kind']!r} predictor, which is not bilinear: "
+                              "search it with the evolution solver")
     missing = [k for k in ("space_hash", "kind", "const", "p_alpha", "p_beta", "Q") if k not in obj]
     if missing:
         raise FileFormatError(f"{source} is missing the key(s) {missing}")

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+import yaml
 
 from binas.data import load_data
 from binas.errors import DataError
@@ -16,7 +17,6 @@ from binas.estimator.form import BilinearForm
 from binas.estimator.measure import (BuildConfig, evaluate_codes, measure_contributions, partial_path,
                                      rank_world)
 from binas.estimator.samples import Sample
-from binas.io import read_json
 from binas.nn.supernet import Supernet, archs_to_codes, load_supernet
 from binas.resources.analytic import network_cost
 from binas.resources.lut import Lut
@@ -37,13 +37,24 @@ def resolve_source(run: str | None, supernet: str | None, data: str | None) -> t
         raise DataError("give exactly one of --run RUN_DIR or --supernet FILE")
     path = Path(run or supernet)  # type: ignore[arg-type]
     if data is None and run is not None:
-        config = Path(run) / "config.json"
-        obj = read_json(config, "run config") if config.is_file() else {}
-        found = obj.get("data") if isinstance(obj, dict) else None
-        data = found.get("name") if isinstance(found, dict) else found
+        data = _run_data(Path(run))
     if not data:
         raise DataError("say which data set the supernet was trained on with --data (e.g. fashion-mnist)")
     return path, str(data)
+
+
+def _run_data(run: Path) -> str | None:
+    """The data set named in a run directory's ``config.yaml`` (or ``config.json``), if any."""
+    for name in ("config.yaml", "config.json"):
+        path = run / name
+        if path.is_file():
+            try:
+                obj = yaml.safe_load(path.read_text())
+            except (OSError, yaml.YAMLError):
+                raise DataError(f"cannot read the run config {path}; pass --data") from None
+            found = obj.get("data") if isinstance(obj, dict) else None
+            return found.get("name") if isinstance(found, dict) else found
+    return None
 
 
 def supernet_fingerprint(path: Path) -> str:

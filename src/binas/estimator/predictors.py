@@ -257,6 +257,16 @@ PREDICTORS = {"linear": LinearPredictor, "bilinear": BilinearPredictor, "quadrat
               "mlp": MLPPredictor}
 
 
+def _autobuild(space: SearchSpace, **params: object) -> _Fitted:
+    """The AutoBuild graph predictor (imported lazily: binas.autobuild depends on this package)."""
+    from binas.autobuild.predictor import AutoBuildPredictor
+
+    return AutoBuildPredictor(space, **params)
+
+
+PREDICTORS["autobuild"] = _autobuild
+
+
 def make_predictor(kind: str, space: SearchSpace, **params: object) -> _Fitted:
     """A fresh predictor of ``kind`` (one of :data:`PREDICTORS`)."""
     if kind not in PREDICTORS:

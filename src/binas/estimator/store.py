@@ -17,15 +17,13 @@ import safetensors.torch
 import torch
 
 from binas.errors import FileFormatError
-from binas.estimator.form import ESTIMATOR_FORMAT, BilinearForm, form_from_json
+from binas.estimator.form import ESTIMATOR_FORMAT, NON_BILINEAR_KINDS, BilinearForm, form_from_json
 from binas.estimator.predictors import (LinearPredictor, MLPPredictor, QuadraticPredictor, _mlp,
                                         encode_archs)
 from binas.io import atomic_write_bytes, atomic_write_json, read_format
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["FormPredictor", "NON_BILINEAR_KINDS", "load_predictor", "save_predictor"]
-
-NON_BILINEAR_KINDS = ("quadratic", "mlp")
 
 
 class FormPredictor:
@@ -59,6 +57,10 @@ def _tensors(pred: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 def save_predictor(pred: Any, path: str | Path) -> Path:
     """Write a fitted predictor as ``binas.estimator/1`` (plus a weights sidecar for non-bilinear kinds)."""
     path = Path(path)
+    if getattr(pred, "kind", None) == "autobuild":  # graph model with its own file layout
+        from binas.autobuild.io import save_autobuild
+
+        return save_autobuild(pred, path)
     if isinstance(pred, LinearPredictor):
         return pred.to_form().save(path)
     if not isinstance(pred, (QuadraticPredictor, MLPPredictor)):
@@ -109,6 +111,10 @@ def load_predictor(path: str | Path, space: SearchSpace) -> Any:
     """
     path = Path(path)
     obj = read_format(path, ESTIMATOR_FORMAT, "estimator file")
+    if obj.get("kind") == "autobuild":  # graph model with its own file layout (binas.autobuild.io)
+        from binas.autobuild.io import load_autobuild
+
+        return load_autobuild(path, space)
     if obj.get("kind") not in NON_BILINEAR_KINDS:
         return FormPredictor(form_from_json(obj, space, f"estimator file {path}"), space)
     if obj.get("space_hash") != space.space_hash:

@@ -50,9 +50,14 @@ class BnSlice:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         bn, c = self.bn, self.channels
+        momentum = bn.momentum if bn.momentum is not None else 0.0
+        if bn.training:  # as nn.BatchNorm2d; momentum None = cumulative average (e.g. BN recalibration)
+            bn.num_batches_tracked.add_(1)
+            if bn.momentum is None:
+                momentum = 1.0 / float(bn.num_batches_tracked)
         # Slices of the running buffers are views, so the in-place running-stat update reaches them.
         return F.batch_norm(x, bn.running_mean[:c], bn.running_var[:c], bn.weight[:c], bn.bias[:c],
-                            bn.training, bn.momentum, bn.eps)
+                            bn.training, momentum, bn.eps)
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,25 @@ class ElasticBlock(nn.Module):
             self.se_expand = nn.Conv2d(max_rd, max_mid, 1, bias=True)
         self.pwl = nn.Conv2d(max_mid, out_channels, 1, bias=False)
         self.bn3 = nn.ModuleDict({key: nn.BatchNorm2d(out_channels) for key in sorted({_bn3_key(c) for c in irs})})
+
+    @torch.no_grad()
+    def inherit_from_largest(self) -> None:
+        """Initialise the weights only smaller choices use from the largest choice's (stage-B warm start).
+
+        Every smaller kernel's depthwise weights become the centre crop of the largest kernel's, its BN a
+        copy of the largest kernel's BN, and every BN3 a copy of the largest (e, se) pair's. The weights
+        stay separate (reference sharing); only their starting point changes.
+        """
+        if not hasattr(self, "dw"):
+            return
+        kmax = max(int(k) for k in self.dw)
+        for k, conv in self.dw.items():
+            off = (kmax - int(k)) // 2
+            conv.weight.copy_(self.dw[str(kmax)].weight[:, :, off:off + int(k), off:off + int(k)])
+            self.bn_dw[k].load_state_dict(self.bn_dw[str(kmax)].state_dict())
+        largest = _bn3_key(max((c for c in self.choices if not c.is_skip), key=lambda c: (c.expand_ratio, c.se)))
+        for key, bn in self.bn3.items():
+            bn.load_state_dict(self.bn3[largest].state_dict())
 
     def forward(self, x: torch.Tensor, choice: Choice) -> torch.Tensor:
         """Run ``x`` (B, in, H, W) through one choice; returns (B, out, H', W')."""

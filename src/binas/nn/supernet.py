@@ -8,6 +8,7 @@ sampling); ``n == B`` gives every image its own architecture (per-image / multip
 
 from __future__ import annotations
 
+import copy
 import json
 import struct
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from binas.nn.static import ChildNet, build_child, build_fixed_parts
 from binas.space import Architecture, SearchSpace, space_from_dict
 
 __all__ = ["SUPERNET_FORMAT", "Supernet", "archs_to_codes", "codes_to_archs", "extract_child",
-           "inject_child", "load_supernet", "read_safetensors", "sample_codes", "save_supernet"]
+           "inject_child", "load_supernet", "read_safetensors", "recalibrated", "sample_codes", "save_supernet"]
 
 SUPERNET_FORMAT = "binas.supernet/1"
 FINAL_NAME = "supernet.safetensors"  # the final weights inside a run directory
@@ -131,9 +132,12 @@ class Supernet(nn.Module):
             feats.append(x)
         return feats
 
-    def forward(self, x: torch.Tensor, archs: Any = None) -> torch.Tensor:
-        """Logits (B, num_classes); ``archs`` as in :meth:`codes`."""
-        return self.head(self.head_conv(self.forward_features(x, archs)[-1]))
+    def forward(self, x: torch.Tensor, archs: Any = None, return_features: bool = False) -> Any:
+        """Logits (B, num_classes); ``archs`` as in :meth:`codes`; with ``return_features`` also the
+        stage outputs, as ``(logits, features)`` (one pass, for distillation under DDP)."""
+        feats = self.forward_features(x, archs)
+        logits = self.head(self.head_conv(feats[-1]))
+        return (logits, feats) if return_features else logits
 
     @staticmethod
     def _run_block(block: ElasticBlock, x: torch.Tensor, column: np.ndarray) -> torch.Tensor:
@@ -151,6 +155,29 @@ class Supernet(nn.Module):
         inverse = np.empty_like(perm)
         inverse[perm] = np.arange(perm.shape[0])
         return torch.cat(outs).index_select(0, torch.from_numpy(inverse).to(x.device))
+
+
+@torch.no_grad()
+def recalibrated(supernet: Supernet, arch: Architecture, images: torch.Tensor, batch_size: int = 250) -> Supernet:
+    """A copy of ``supernet`` in eval mode whose BN statistics are recomputed for ``arch``.
+
+    One-shot evaluation practice (as in Once-for-All): the running statistics accumulated while
+    training shared weights (or early in a short, high learning-rate schedule) can be far from a
+    given subnet's; recomputing them on a few thousand training images (``images``: normalised
+    ``(N, C, H, W)``) gives that subnet's real accuracy. The original supernet is not modified.
+    """
+    net = copy.deepcopy(supernet)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batches
+    net.train()
+    for start in range(0, images.shape[0], batch_size):
+        net(images[start:start + batch_size], arch)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.1
+    return net.eval()
 
 
 # --------------------------------------------------------------------- extraction

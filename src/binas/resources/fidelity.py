@@ -30,7 +30,7 @@ __all__ = ["calibrated_lut", "lut_settings", "plot_fidelity", "validate_lut"]
 
 
 def lut_settings(lut: Lut) -> dict[str, Any]:
-    """Backend, threads, batch size and resolution of a measured latency LUT (from its ``meta``)."""
+    """Backend, threads, batch size, resolution and clock of a measured latency LUT (from its ``meta``)."""
     if lut.resource != "latency":
         raise BinasError(f"lut validate times networks, so it needs a latency LUT, not a {lut.resource} LUT")
     backend = lut.meta.get("backend")
@@ -44,6 +44,7 @@ def lut_settings(lut: Lut) -> dict[str, Any]:
             raise FileFormatError(f"the LUT's meta needs a positive integer {name!r} to re-measure with, "
                                   f"found {value!r}")
         settings[name] = value
+    settings["clock"] = lut.meta.get("clock", "wall")
     return settings
 
 
@@ -58,7 +59,7 @@ def validate_lut(space: SearchSpace, lut: Lut, samples: int = 20, seed: int = 0,
         raise BinasError("--repeats must be at least 1 and --warmup at least 0")
     rng = np.random.default_rng(seed)
     archs = [space.sample(rng) for _ in range(samples)]
-    backend = make_backend(cfg["backend"], cfg["threads"])
+    backend = make_backend(cfg["backend"], cfg["threads"], cfg["clock"])
     report = progress or (lambda phase, i, n: None)
     shape = (cfg["batch_size"], space.in_channels, cfg["resolution"], cfg["resolution"])
     sp = resolution_space(space, cfg["resolution"])
@@ -70,9 +71,10 @@ def validate_lut(space: SearchSpace, lut: Lut, samples: int = 20, seed: int = 0,
         report("prepare", i, samples)
         runners[f"net{i:04d}"] = backend.prepare(build_child(sp, arch), [torch.randn(shape)])
     report("prepare", samples, samples)
+    for runner in runners.values():
+        runner.call()  # lazy initialisation, never timed
     measured: dict[str, list[float]] = {}
-    timing_rounds(backend, runners, measured, range(warmup), seed, timed=False)
-    timing_rounds(backend, runners, measured, range(repeats), seed, lambda r: report("measure", r + 1, repeats))
+    timing_rounds(backend, runners, measured, range(repeats), warmup, seed, lambda r: report("measure", r + 1, repeats))
     return _report(space, lut, archs, measured, cfg, repeats)
 
 
@@ -127,10 +129,11 @@ def plot_fidelity(result: dict[str, Any], path: str | Path) -> Path:
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
     ax.plot([lo, hi], [result["slope"] * lo + result["intercept"], result["slope"] * hi + result["intercept"]],
             "r-", lw=1, label=f"fit: {result['slope']:.3f} x + {result['intercept']:.3f}")
-    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="LUT prediction (ms)", ylabel="measured (ms)",
-           title=f"{result['space']}, {result['backend']}, {result['threads']} thr, batch {result['batch_size']}, "
-                 f"{result['resolution']}px\nmedian |err| {100 * result['median_abs_rel_err']:.1f}%, "
-                 f"Kendall tau {result['kendall_tau'] if result['kendall_tau'] is None else round(result['kendall_tau'], 3)}")
+    tau = result["kendall_tau"]
+    title = (f"{result['space']}, {result['backend']} ({result.get('clock', 'wall')} clock), {result['threads']} thr, "
+             f"batch {result['batch_size']}, {result['resolution']}px\nmedian |err| "
+             f"{100 * result['median_abs_rel_err']:.1f}%, Kendall tau {tau if tau is None else round(tau, 3)}")
+    ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="LUT prediction (ms)", ylabel="measured (ms)", title=title)
     ax.title.set_fontsize(9)
     ax.legend(fontsize=8)
     fig.tight_layout()

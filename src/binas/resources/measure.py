@@ -3,7 +3,8 @@
 Every searched (position, choice) is timed in isolation on an input of its real shape, and the
 shared parts (stem, fixed blocks, head conv, pool and classifier) as one ``fixed`` entry. The
 measurement runs in *rounds*: each round visits every entry once, in a freshly shuffled (seeded)
-order, so machine drift hits all entries alike; ``warmup`` untimed rounds come first.
+order, so machine drift hits all entries alike; each visit makes ``warmup`` untimed calls right
+before the timed one.
 The per-entry value is the median over rounds and the spread its inter-quartile range.
 
 Each isolated call pays a harness cost that the whole network pays only once (the timer, the
@@ -28,7 +29,7 @@ from binas.errors import BinasError, FileFormatError
 from binas.io import atomic_write_json, read_json
 from binas.nn.static import build_block, build_fixed_parts
 from binas.resources.lut import Lut, lut_key
-from binas.resources.timing import BACKENDS, make_backend, timing_rounds
+from binas.resources.timing import BACKENDS, CLOCKS, make_backend, timing_rounds
 from binas.space import SearchSpace
 
 __all__ = ["PARTIAL_FORMAT", "Entry", "FixedPart", "MeasureSettings", "build_entry", "lut_entries", "measure_lut",
@@ -49,6 +50,7 @@ class MeasureSettings:
     repeats: int = 30
     warmup: int = 2
     seed: int = 0
+    clock: str = "wall"  # or "cpu": the measuring thread's CPU time (threads == 1 only)
 
     def check(self) -> "MeasureSettings":
         """Raise a :class:`BinasError` for an unknown backend or a non-positive count."""
@@ -61,6 +63,8 @@ class MeasureSettings:
             raise BinasError(f"--warmup must be 0 or more, got {self.warmup}")
         if self.resolution is not None and self.resolution < 1:
             raise BinasError(f"--resolution must be at least 1 pixel, got {self.resolution}")
+        if self.clock not in CLOCKS:
+            raise BinasError(f"unknown clock {self.clock!r}: choose one of {', '.join(CLOCKS)}")
         return self
 
 
@@ -151,8 +155,9 @@ def _load_partial(path: Path, identity: dict[str, Any], names: set[str]) -> tupl
         raise FileFormatError(f"{path} is not a partial LUT measurement ({PARTIAL_FORMAT}); {hint}")
     saved = obj.get("settings")
     if saved != identity:
-        diff = sorted(k for k in identity if not isinstance(saved, dict) or saved.get(k) != identity[k])
-        detail = ", ".join(f"{k} {saved.get(k)!r} -> {identity[k]!r}" for k in diff[:3]) if isinstance(saved, dict) else ""
+        saved = saved if isinstance(saved, dict) else {}
+        diff = sorted(k for k in identity if saved.get(k) != identity[k])
+        detail = ", ".join(f"{k} {saved.get(k)!r} -> {identity[k]!r}" for k in diff[:3])
         raise BinasError(f"{path} holds a measurement with other settings ({detail}); re-run with the same "
                          f"settings to resume it, or {hint}")
     done, samples = obj.get("rounds_done"), obj.get("samples")
@@ -216,7 +221,7 @@ def measure_lut(space: SearchSpace, settings: MeasureSettings, partial: str | Pa
     identity = _identity(space, settings)
     path = Path(partial) if partial is not None else None
     done, samples = _load_partial(path, identity, names) if path is not None else (0, {})
-    backend = make_backend(settings.backend, settings.threads)
+    backend = make_backend(settings.backend, settings.threads, settings.clock)
     report = progress or (lambda phase, i, n: None)
     runners = {OVERHEAD: backend.noop()}
     torch.manual_seed(settings.seed)
@@ -224,6 +229,7 @@ def measure_lut(space: SearchSpace, settings: MeasureSettings, partial: str | Pa
         report("prepare", i, len(entries))
         inputs = [torch.randn(shape) for shape in entry.shapes]
         runner = backend.prepare(build_entry(space, entry, settings.resolution), inputs)
+        runner.call()  # first call: lazy initialisation (allocations, kernel selection), never timed
         runners[entry.name] = runner
     report("prepare", len(entries), len(entries))
     for name, runner in runners.items():
@@ -234,7 +240,7 @@ def measure_lut(space: SearchSpace, settings: MeasureSettings, partial: str | Pa
             _save_partial(path, identity, r + 1, samples)
         report("measure", r + 1, settings.repeats)
 
-    timing_rounds(backend, runners, samples, range(settings.warmup), settings.seed, timed=False)
     report("measure", done, settings.repeats)
-    timing_rounds(backend, runners, samples, range(done, settings.repeats), settings.seed, on_round)
+    timing_rounds(backend, runners, samples, range(done, settings.repeats), settings.warmup, settings.seed,
+                  on_round)
     return lut_from_samples(space, settings, samples, backend.describe())

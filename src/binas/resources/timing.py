@@ -20,10 +20,11 @@ from torch import nn
 
 from binas.errors import BinasError
 
-__all__ = ["BACKENDS", "CudaBackend", "OrtBackend", "Runner", "TimingBackend", "TorchBackend", "make_backend",
+__all__ = ["BACKENDS", "CLOCKS", "CudaBackend", "OrtBackend", "Runner", "TimingBackend", "TorchBackend", "make_backend",
            "steady_allocator", "timing_rounds"]
 
 BACKENDS = ("torch", "onnxruntime", "cuda")
+CLOCKS = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
 
 
 # --------------------------------------------------------------------------- timing backends
@@ -38,14 +39,16 @@ class Runner:
 class TimingBackend:
     """Turns a module and its inputs into a :class:`Runner` and times one call, in ms.
 
-    Units are timed in the state a block meets inside a network: the code paths are hot (the
-    previous unit ran the same kinds of operators), the unit's own weights are as cold as the other
-    units left them, and its inputs are freshly rewritten (as if the previous block had just
-    produced them). Whole networks are timed the same way, so block sums and network times agree.
+    Every unit (a block, the fixed part, a whole network) is timed the same way (see
+    :func:`timing_rounds`): a few untimed calls (steady state, as in repeated inference), then one
+    call of another unit (as the previous block runs just before a block inside a network), then
+    its inputs are rewritten in place (hot, as if just produced) and the timed call runs.
+    Consistency, not a particular cache state, is what makes block sums predict network times.
     """
 
     name = "base"
-    cache = "interleaved units, inputs rewritten before each timed call, no per-unit warm-up"
+    cache = "warm-up calls, then the previous unit of the round, then inputs rewritten, then the timed call"
+    clock = "wall"  # a key of CLOCKS; set by make_backend
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
@@ -59,16 +62,17 @@ class TimingBackend:
         raise NotImplementedError
 
     def time_ms(self, runner: Runner) -> float:
-        """Rewrite the inputs, then time one call."""
+        """Rewrite the inputs, then time one call (wall clock, or this thread's CPU time)."""
         runner.touch()
-        start = time.perf_counter_ns()
+        now = CLOCKS[self.clock]
+        start = now()
         runner.call()
-        return (time.perf_counter_ns() - start) / 1e6
+        return (now() - start) / 1e6
 
     def describe(self) -> dict[str, Any]:
         """Device, library versions and timing conditions for the LUT's ``meta``."""
         return {"device": _cpu_name(), "torch": torch.__version__, "python": platform.python_version(),
-                "allocator": self.allocator, "cache": self.cache}
+                "allocator": self.allocator, "cache": self.cache, "clock": self.clock}
 
 
 def _torch_runner(module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
@@ -122,17 +126,28 @@ class OrtBackend(TimingBackend):
         return self.ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
     def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
+        """A session whose inputs and outputs are bound to fixed buffers (no copies per call)."""
         from binas.resources.onnx_blocks import onnx_bytes  # onnx_blocks imports this module
 
         names = [f"input{i}" for i in range(len(inputs))]
         session = self._session(onnx_bytes(module.eval(), tuple(inputs), names))
-        feed = {n: t.numpy().copy() for n, t in zip(names, inputs)}
+        feed = [t.numpy().copy() for t in inputs]
+        outputs = [np.empty(o.shape, np.float32) for o in session.get_outputs()]
+        binding = session.io_binding()
+        for name, arr in zip(names, feed):
+            binding.bind_cpu_input(name, arr)
+        for meta, arr in zip(session.get_outputs(), outputs):
+            binding.bind_output(meta.name, "cpu", 0, np.float32, list(arr.shape), arr.ctypes.data)
+
+        def call() -> list[np.ndarray]:
+            session.run_with_iobinding(binding)
+            return outputs
 
         def touch() -> None:
-            for arr in feed.values():
+            for arr in feed:
                 arr *= 1.0
 
-        return Runner(lambda: session.run(None, feed), touch)
+        return Runner(call, touch)
 
     def noop(self) -> Runner:
         return self.prepare(nn.Identity(), [torch.zeros(1)])
@@ -177,12 +192,24 @@ class CudaBackend(TimingBackend):
                 "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
 
 
-def make_backend(name: str, threads: int) -> TimingBackend:
-    """The timing backend called ``name`` ("torch", "onnxruntime" or "cuda")."""
+def make_backend(name: str, threads: int, clock: str = "wall") -> TimingBackend:
+    """The timing backend called ``name`` ("torch", "onnxruntime" or "cuda").
+
+    ``clock="cpu"`` times the calling thread's CPU time instead of wall time: on a shared, busy
+    machine it leaves out the time other processes held the core. Only one thread does the work
+    then, so it needs ``threads == 1`` and a CPU backend.
+    """
     classes = {"torch": TorchBackend, "onnxruntime": OrtBackend, "cuda": CudaBackend}
     if name not in classes:
         raise BinasError(f"unknown backend {name!r}: choose one of {', '.join(BACKENDS)}")
-    return classes[name](threads)
+    if clock not in CLOCKS:
+        raise BinasError(f"unknown clock {clock!r}: choose one of {', '.join(CLOCKS)}")
+    if clock == "cpu" and (threads != 1 or name == "cuda"):
+        raise BinasError("--clock cpu counts only the calling thread's CPU time, so it needs a CPU backend "
+                         "and --threads 1")
+    backend = classes[name](threads)
+    backend.clock = clock
+    return backend
 
 
 def steady_allocator() -> str:
@@ -212,20 +239,25 @@ def _cpu_name() -> str:
 
 # --------------------------------------------------------------------------- interleaved rounds
 def timing_rounds(backend: TimingBackend, runners: dict[str, Runner], samples: dict[str, list[float]],
-                  rounds: range, seed: int, on_round: Callable[[int], None] | None = None,
-                  timed: bool = True) -> dict[str, list[float]]:
+                  rounds: range, warmup: int, seed: int,
+                  on_round: Callable[[int], None] | None = None) -> dict[str, list[float]]:
     """Append one timed call per runner per round to ``samples``; every round in a fresh shuffled order.
 
-    The order of round ``r`` depends only on ``(seed, r, timed)``, so a resumed run continues identically.
-    With ``timed=False`` the rounds only warm up (nothing is recorded).
+    Each visit makes ``warmup`` untimed calls, then one untimed call of the unit visited before it
+    (so, as inside a network, another unit's data has just passed through the caches), then the
+    timed call. The order of round ``r`` depends only on ``(seed, r)``, so a resumed run continues
+    identically.
     """
     names = sorted(runners)
     for r in rounds:
-        for i in np.random.default_rng([seed, r, int(timed)]).permutation(len(names)):
-            if timed:
-                samples.setdefault(names[i], []).append(backend.time_ms(runners[names[i]]))
-            else:
-                runners[names[i]].call()
+        order = np.random.default_rng([seed, r]).permutation(len(names))
+        for k, i in enumerate(order):
+            runner = runners[names[i]]
+            for _ in range(warmup):
+                runner.call()
+            if len(order) > 1:  # the previous unit runs right before, as the previous block in a network
+                runners[names[order[k - 1]]].call()
+            samples.setdefault(names[i], []).append(backend.time_ms(runner))
         if on_round is not None:
             on_round(r)
     return samples

@@ -67,15 +67,16 @@ def solve_bcfw_reference(problem: SearchProblem, *, seed: int = 0, steps: int = 
 
 
 def _feasible_start(problem: SearchProblem) -> Architecture | None:
-    """The smallest network of some budgeted resource that meets every budget (None if none does)."""
-    for r in problem.constrained:
-        _, arch = problem.smallest(r.name)
-        if problem.feasible(arch):
-            return arch
-    return problem.space.smallest if problem.feasible(problem.space.smallest) else None
+    """A network meeting every budget: the smallest of one budgeted resource, or of their budget-scaled
+    sum (None if none of these does)."""
+    candidates = [problem.smallest(r.name)[1] for r in problem.constrained]
+    if problem.constrained:
+        candidates.append(problem.cheapest(sum(r.t / max(r.budget - r.fixed, 1e-12) for r in problem.constrained)))
+    candidates.append(problem.space.smallest)
+    return next((arch for arch in candidates if problem.feasible(arch)), None)
 
 
-def _round_alpha(problem: SearchProblem, relax: Relaxation, a: np.ndarray, b: np.ndarray) -> Architecture:
+def _round_alpha(problem: SearchProblem, a: np.ndarray, b: np.ndarray) -> Architecture:
     """Round an alpha LP vertex: each fractional block takes the cheapest choice of its support."""
     space = problem.space
     cost = sum(r.t / max(r.budget - r.fixed, 1e-12) for r in problem.constrained) if problem.constrained else None
@@ -92,26 +93,71 @@ def _round_alpha(problem: SearchProblem, relax: Relaxation, a: np.ndarray, b: np
     return space.decode(a, b)
 
 
-def _depth_candidates(problem: SearchProblem, b: np.ndarray) -> list[np.ndarray]:
-    """The rounded depth vector (argmax of ``b``) and its one-stage +-1 neighbours, as one-hot betas."""
-    space = problem.space
-    base = [int(np.argmax(b[o:o + len(st.depths)])) for st, o in zip(space.stages, space.beta_offsets)]
-    vectors = [list(base)]
-    for s, st in enumerate(space.stages):
-        for step in (-1, 1):
-            if 0 <= base[s] + step < len(st.depths):
-                v = list(base)
-                v[s] += step
-                vectors.append(v)
+def _onehot_beta(problem: SearchProblem, idx: tuple[int, ...]) -> np.ndarray:
+    beta = np.zeros(problem.space.num_beta)
+    beta[[o + k for o, k in zip(problem.space.beta_offsets, idx)]] = 1.0
+    return beta
+
+
+def _neighbours(problem: SearchProblem, idx: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Depth vectors one move away: one stage to any other depth, or one stage up and another down."""
+    sizes = [len(st.depths) for st in problem.space.stages]
     out = []
-    for v in vectors:
-        beta = np.zeros(space.num_beta)
-        beta[[o + k for o, k in zip(space.beta_offsets, v)]] = 1.0
-        out.append(beta)
+    for s, n in enumerate(sizes):
+        out += [idx[:s] + (k,) + idx[s + 1:] for k in range(n) if k != idx[s]]
+    for up in range(len(sizes)):
+        for down in range(len(sizes)):
+            if up != down and idx[up] + 1 < sizes[up] and idx[down] > 0:
+                v = list(idx)
+                v[up] += 1
+                v[down] -= 1
+                out.append(tuple(v))
     return out
 
 
-def solve_bcfw(problem: SearchProblem, *, seed: int = 0, steps: int = 40) -> SearchResult:
+class _DepthSearch:
+    """Best-improvement search over depth vectors scored by the alpha LP (the block's vertex oracle)."""
+
+    def __init__(self, problem: SearchProblem, relax: Relaxation) -> None:
+        self.problem, self.relax = problem, relax
+        self.seen: dict[tuple[int, ...], tuple[float, np.ndarray | None]] = {}
+
+    def score(self, idx: tuple[int, ...]) -> float:
+        if idx not in self.seen:
+            beta = _onehot_beta(self.problem, idx)
+            vertex = self.relax.lp_a(-self.relax.grad_a(beta), beta)
+            value = -np.inf if vertex is None else self.relax.accuracy(vertex, beta)
+            self.seen[idx] = (value, vertex)
+        return self.seen[idx][0]
+
+    def climb(self, idx: tuple[int, ...], max_rounds: int = 10) -> tuple[int, ...]:
+        for _ in range(max_rounds):
+            best = max(_neighbours(self.problem, idx), key=self.score, default=idx)
+            if self.score(best) <= self.score(idx) + 1e-12:
+                break
+            idx = best
+        return idx
+
+    def best(self, k: int) -> list[tuple[tuple[int, ...], np.ndarray]]:
+        ranked = sorted((v for v in self.seen.items() if v[1][1] is not None), key=lambda kv: -kv[1][0])
+        return [(idx, vertex) for idx, (_, vertex) in ranked[:k]]
+
+
+def _frank_wolfe(relax: Relaxation, a: np.ndarray, b: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Alternate beta / alpha vertex-LP steps with the standard decreasing step 2 / (t + 2)."""
+    for t in range(steps):
+        gamma = 2.0 / (t // 2 + 2)
+        if t % 2 == 0:
+            s = relax.lp_b(-relax.grad_b(a), a)
+            b = b if s is None else b + gamma * (s - b)
+        else:
+            s = relax.lp_a(-relax.grad_a(b), b)
+            a = a if s is None else a + gamma * (s - a)
+    return a, b
+
+
+def solve_bcfw(problem: SearchProblem, *, seed: int = 0, steps: int = 40,
+               rounding_candidates: int = 3) -> SearchResult:
     """Corrected BCFW: vertex LP oracle, decreasing steps, feasibility-preserving rounding.
 
     ``seed`` is accepted for a uniform solver interface; the corrected algorithm is deterministic.
@@ -125,24 +171,15 @@ def solve_bcfw(problem: SearchProblem, *, seed: int = 0, steps: int = 40) -> Sea
         return failed_result(STATUS_GAVE_UP, "bcfw found no feasible starting network for these joint "
                              "budgets; use --solver milp", "bcfw", started)
     relax = Relaxation(problem)
-    a, b = relax.vertex(start)
-    for t in range(steps):
-        gamma = 2.0 / (t // 2 + 2)
-        if t % 2 == 0:
-            s = relax.lp_b(-relax.grad_b(a), a)
-            if s is not None:
-                b = b + gamma * (s - b)
-        else:
-            s = relax.lp_a(-relax.grad_a(b), b)
-            if s is not None:
-                a = a + gamma * (s - a)
+    a, b = _frank_wolfe(relax, *relax.vertex(start), steps)
+    search = _DepthSearch(problem, relax)
+    rounded = tuple(int(np.argmax(b[o:o + len(st.depths)]))
+                    for st, o in zip(problem.space.stages, problem.space.beta_offsets))
+    search.climb(rounded)
     best = improve(problem, start)
     best_acc = problem.evaluate(best)[0]
-    for beta in _depth_candidates(problem, b):
-        vertex = relax.lp_a(-relax.grad_a(beta), beta)
-        if vertex is None:
-            continue
-        arch = _round_alpha(problem, relax, vertex, beta)
+    for idx, vertex in search.best(rounding_candidates):
+        arch = _round_alpha(problem, vertex, _onehot_beta(problem, idx))
         if not problem.feasible(arch):
             continue
         arch = improve(problem, arch)

@@ -76,7 +76,7 @@ def evolve(space: SearchSpace, score: Scorer | None, resources: Sequence[Resourc
     codec = GeneCodec(space)
     rng = np.random.default_rng(seed)
     ok = lambda g: codec.feasible(g, resources)  # noqa: E731
-    scorer = gene_score or (lambda g: np.asarray(score(codec.architectures(g)), dtype=float))
+    scorer = gene_score or _cached(codec, score)
     seed_rows = np.array([codec.from_architecture(a) for a in seeds], dtype=np.int64).reshape(-1, codec.num_genes)
     seed_rows = seed_rows[ok(seed_rows)] if len(seed_rows) else seed_rows
     pop, gave = _draw(lambda n: codec.sample(rng, n), ok, config.population, config.max_tries)
@@ -99,6 +99,27 @@ def evolve(space: SearchSpace, score: Scorer | None, resources: Sequence[Resourc
         pop = np.concatenate([parents, mutants, children])
     arch = codec.architectures(best_row[None, :])[0]
     return EvolutionOutcome(arch, best, gave_up, evaluated)
+
+
+def _cached(codec: GeneCodec, score: Scorer) -> Callable[[np.ndarray], np.ndarray]:
+    """Gene scorer calling ``score`` only on networks not scored before (parents recur every generation)."""
+    memo: dict[bytes, float] = {}
+
+    def run(genes: np.ndarray) -> np.ndarray:
+        keys = [_network_key(codec, row) for row in genes]
+        fresh = {k: i for i, k in enumerate(keys) if k not in memo}
+        if fresh:
+            values = np.asarray(score(codec.architectures(genes[list(fresh.values())])), dtype=float)
+            memo.update(zip(fresh, values))
+        return np.array([memo[k] for k in keys])
+
+    return run
+
+
+def _network_key(codec: GeneCodec, row: np.ndarray) -> bytes:
+    """Genes of the present blocks only: rows that differ only in absent positions are one network."""
+    present = codec.pos_of < codec.depths(row[None, :])[0][codec.stage_of]
+    return row[:codec.num_stages].tobytes() + np.where(present, row[codec.num_stages:], -1).tobytes()
 
 
 def _mutate(rng: np.random.Generator, codec: GeneCodec, parents: np.ndarray, n: int, prob: float) -> np.ndarray:
@@ -138,7 +159,7 @@ def solve_evolution(problem: SearchProblem, *, seed: int = 0, config: EvolutionC
     if outcome.architecture is None:
         return failed_result(STATUS_GAVE_UP, f"evolution gave up: rejection sampling found no network within "
                              f"the budgets in {config.max_tries} rounds", "evolution", started)
-    result = checked_result(problem, outcome.architecture, "evolution", started, exact=False)
+    result = checked_result(problem, outcome.architecture, "evolution", started, exact=False, score=score)
     if outcome.gave_up:
         note = f"; rejection sampling gave up {outcome.gave_up} time(s) at its cap of {config.max_tries} rounds"
         result = replace(result, message=result.message + note)

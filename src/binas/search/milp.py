@@ -43,27 +43,33 @@ class MilpModel:
     num_beta: int
     const: float  # accuracy = const - c @ x / scale
     scale: float
+    bounds: Bounds  # [0, 1], with dominated choices fixed to 0 when pruned
 
 
 def _linear_objective(problem: SearchProblem) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, float]]]:
-    """Linear coefficients for alpha and beta, plus the residual products ``(a, b, q)``."""
+    """Linear coefficients for alpha and beta, plus the residual products ``(a, b, q)``.
+
+    For alpha a at position j of stage s, ``sum_{d > j} Q[a, (s, d)] alpha_a beta_{s,d}`` equals
+    ``base * alpha_a + sum_{d > j} (Q[a, (s, d)] - base) alpha_a beta_{s,d}`` with base = the value
+    at the deepest option (present blocks imply ``sum_{d > j} beta_{s,d} = 1``); same-stage columns
+    with d <= j multiply an absent block and vanish.
+    """
     space, form = problem.space, problem.accuracy
     lin_a, lin_b = form.p_alpha.astype(float).copy(), form.p_beta.astype(float).copy()
-    products: list[tuple[int, int, float]] = []
+    residual = np.zeros_like(form.Q)
+    own = np.zeros(form.Q.shape, dtype=bool)
     for s, stage in enumerate(space.stages):
-        b0, nb = space.beta_offsets[s], len(stage.depths)
+        b0 = space.beta_offsets[s]
         for j, choices in enumerate(stage.positions):
-            present = [k for k, d in enumerate(stage.depths) if d > j]
-            for a in range(space.alpha_offsets[s][j], space.alpha_offsets[s][j] + len(choices)):
-                row = form.Q[a]
-                own = row[b0 + np.array(present)]
-                values, counts = np.unique(own, return_counts=True)
-                base = float(values[np.argmax(counts)])
-                lin_a[a] += base
-                products += [(a, b0 + k, float(row[b0 + k] - base)) for k in present if row[b0 + k] != base]
-                for b in np.nonzero(row)[0]:
-                    if not b0 <= b < b0 + nb:
-                        products.append((a, int(b), float(row[b])))
+            rows = slice(space.alpha_offsets[s][j], space.alpha_offsets[s][j] + len(choices))
+            cols = [b0 + k for k, d in enumerate(stage.depths) if d > j]
+            own[rows, b0:b0 + len(stage.depths)] = True
+            base = form.Q[rows, cols[-1]]
+            lin_a[rows] += base
+            residual[rows, cols] = form.Q[rows, cols] - base[:, None]
+    residual[~own] = form.Q[~own]
+    a_idx, b_idx = np.nonzero(residual)
+    products = [(int(a), int(b), float(residual[a, b])) for a, b in zip(a_idx, b_idx)]
     return lin_a, lin_b, products
 
 
@@ -86,8 +92,34 @@ def _structure_rows(space: SearchSpace, n: int) -> tuple[csr_matrix, np.ndarray]
     return coo_matrix((vals, (rows, cols)), shape=(r, n)).tocsr(), np.array(rhs)
 
 
-def build_model(problem: SearchProblem) -> MilpModel:
-    """Linearise ``problem`` (objective, structure, budgets, McCormick rows)."""
+def _dominated(problem: SearchProblem, lin_a: np.ndarray, products: list[tuple[int, int, float]]) -> np.ndarray:
+    """Alphas some other choice of the same position beats: value >= and every budgeted resource <=.
+
+    Swapping a dominated choice for its dominator never loses accuracy or feasibility, so fixing it
+    to 0 keeps the optimum (not the top-k). Choices with product terms are left alone.
+    """
+    space = problem.space
+    ts = np.array([r.t for r in problem.constrained]).reshape(-1, space.num_alpha)
+    coupled = np.zeros(space.num_alpha, dtype=bool)
+    coupled[[a for a, _, _ in products]] = True
+    out = np.zeros(space.num_alpha, dtype=bool)
+    for s, stage in enumerate(space.stages):
+        for j, choices in enumerate(stage.positions):
+            rows = space.alpha_offsets[s][j] + np.arange(len(choices))
+            rows = rows[~coupled[rows]]
+            v, w = lin_a[rows], ts[:, rows]
+            no_worse = (v[None, :] >= v[:, None]) & np.all(w[:, None, :] <= w[:, :, None], axis=0)
+            better = (v[None, :] > v[:, None]) | np.any(w[:, None, :] < w[:, :, None], axis=0)
+            earlier = np.arange(rows.size)[None, :] < np.arange(rows.size)[:, None]  # exact ties: keep first
+            out[rows[np.any(no_worse & (better | earlier), axis=1)]] = True
+    return out
+
+
+def build_model(problem: SearchProblem, *, prune: bool = False) -> MilpModel:
+    """Linearise ``problem`` (objective, structure, budgets, McCormick rows).
+
+    With ``prune``, dominated choices are fixed to 0 (exact for the single best network).
+    """
     space = problem.space
     A, B = space.num_alpha, space.num_beta
     lin_a, lin_b, products = _linear_objective(problem)
@@ -104,7 +136,11 @@ def build_model(problem: SearchProblem) -> MilpModel:
     if products:
         constraints.append(_mccormick(products, A, n))
     integrality = np.concatenate([np.ones(A + B), np.zeros(len(products))])
-    return MilpModel(c * scale, tuple(constraints), integrality, A, B, float(problem.accuracy.const), scale)
+    upper = np.ones(n)
+    if prune:
+        upper[:A][_dominated(problem, lin_a, products)] = 0.0
+    return MilpModel(c * scale, tuple(constraints), integrality, A, B, float(problem.accuracy.const), scale,
+                     Bounds(0.0, upper))
 
 
 def _mccormick(products: list[tuple[int, int, float]], A: int, n: int) -> LinearConstraint:
@@ -147,12 +183,12 @@ def solve_milp(problem: SearchProblem, *, top_k: int = 1, time_limit: float = 12
     message = problem.infeasibility_message()
     if message:
         return failed_result(STATUS_INFEASIBLE, message, "milp", started)
-    model = build_model(problem)
+    model = build_model(problem, prune=top_k == 1)
     cuts: list[LinearConstraint] = []
     found: list[tuple[Architecture, float, bool]] = []
     rechecks = 0
     while len(found) < top_k:
-        res = milp(model.c, integrality=model.integrality, bounds=Bounds(0, 1),
+        res = milp(model.c, integrality=model.integrality, bounds=model.bounds,
                    constraints=list(model.constraints) + cuts,
                    options={"mip_rel_gap": 0.0, "time_limit": time_limit})
         if res.x is None:

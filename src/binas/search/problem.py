@@ -81,9 +81,11 @@ def lifted_accuracy(space: SearchSpace, form: BilinearForm) -> tuple[np.ndarray,
     """The accuracy form in the relaxed layout (alpha on the simplex at every position).
 
     Linear terms of optional positions move onto the depths where the position is present, and
-    same-stage products with depths where it is absent are dropped, so the value at every vertex
-    equals :meth:`BilinearForm.predict`. Cross-stage products are kept as they are (exact when the
-    form is stage-separable, an approximation of the expectation otherwise).
+    same-stage products with depths where it is absent are dropped. For a stage-separable form the
+    value at every vertex then equals :meth:`BilinearForm.predict`. Products of an optional
+    position with another stage's depth are kept as they are, which counts them even when the
+    block is absent: the relaxation is then an approximation, used only to guide the Frank-Wolfe
+    heuristics (every answer is re-evaluated exactly).
     """
     presence = _presence(space)
     p = form.p_alpha.copy()
@@ -199,7 +201,11 @@ class SearchProblem:
 
     def smallest(self, name: str) -> tuple[float, Architecture]:
         """The smallest reachable value of one resource and a network reaching it (exact)."""
-        r = self.resource(name)
+        arch = self.cheapest(self.resource(name).t)
+        return self.evaluate(arch)[1][name], arch
+
+    def cheapest(self, t: np.ndarray) -> Architecture:
+        """The network minimising the sum of per-alpha costs ``t`` over its present blocks (exact)."""
         depths, blocks = [], []
         for s, stage in enumerate(self.space.stages):
             best = None
@@ -207,15 +213,14 @@ class SearchProblem:
                 ids, total = [], 0.0
                 for j in range(d):
                     a0 = self.space.alpha_offsets[s][j]
-                    c = int(np.argmin(r.t[a0:a0 + len(stage.positions[j])]))
+                    c = int(np.argmin(t[a0:a0 + len(stage.positions[j])]))
                     ids.append(stage.positions[j][c].id)
-                    total += r.t[a0 + c]
+                    total += t[a0 + c]
                 if best is None or total < best[0]:
                     best = (total, d, tuple(ids))
             depths.append(best[1])
             blocks.append(best[2])
-        arch = Architecture(tuple(depths), tuple(blocks))
-        return self.evaluate(arch)[1][name], arch
+        return Architecture(tuple(depths), tuple(blocks))
 
     def infeasibility_message(self) -> str | None:
         """The "infeasible: the smallest reachable <resource> is X <unit>" sentence, or None."""

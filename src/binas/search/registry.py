@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from binas.search.bcfw import solve_bcfw, solve_bcfw_reference
 from binas.search.evolution import solve_evolution
 from binas.search.milp import solve_milp
 from binas.search.problem import SearchError, SearchProblem
 from binas.search.random_search import solve_random
 from binas.search.result import SearchResult
+from binas.space import Architecture
 
-__all__ = ["DEFAULT_SOLVER", "SOLVERS", "register_solver", "run_solver"]
+__all__ = ["DEFAULT_SOLVER", "SCORER_SOLVERS", "SOLVERS", "register_solver", "run_solver"]
 
 Solver = Callable[..., SearchResult]
+Scorer = Callable[[list[Architecture]], np.ndarray]
 SOLVERS: dict[str, Solver] = {}
 DEFAULT_SOLVER = "milp"
 
@@ -31,15 +35,23 @@ def register_solver(name: str) -> Callable[[Solver], Solver]:
 register_solver("milp")(lambda problem, *, seed=0, top_k=1: solve_milp(problem, top_k=top_k))
 register_solver("bcfw")(lambda problem, *, seed=0, top_k=1: solve_bcfw(problem, seed=seed))
 register_solver("bcfw-reference")(lambda problem, *, seed=0, top_k=1: solve_bcfw_reference(problem, seed=seed))
-register_solver("evolution")(lambda problem, *, seed=0, top_k=1: solve_evolution(problem, seed=seed))
-register_solver("random")(lambda problem, *, seed=0, top_k=1: solve_random(problem, seed=seed))
+register_solver("evolution")(lambda problem, *, seed=0, top_k=1, score=None:
+                             solve_evolution(problem, seed=seed, score=score))
+register_solver("random")(lambda problem, *, seed=0, top_k=1, score=None: solve_random(problem, seed=seed, score=score))
+SCORER_SOLVERS = ("evolution", "random")  # the solvers that search any predictor (score callable)
 
 
-def run_solver(name: str, problem: SearchProblem, *, seed: int = 0, top_k: int = 1) -> SearchResult:
+def run_solver(name: str, problem: SearchProblem, *, seed: int = 0, top_k: int = 1,
+               score: Scorer | None = None) -> SearchResult:
     """Run the named solver.
 
+    Args:
+        score: optional ``list[Architecture] -> np.ndarray`` predictor replacing the problem's bilinear
+            accuracy (non-bilinear estimators such as an MLP); only the sampling solvers accept it.
+
     Raises:
-        SearchError: unknown solver, or ``top_k`` > 1 with a solver other than ``milp``.
+        SearchError: unknown solver, ``top_k`` > 1 with a solver other than ``milp``, or ``score``
+            with a solver that needs the bilinear form.
     """
     if name not in SOLVERS:
         raise SearchError(f"unknown solver {name!r} (known: {', '.join(SOLVERS)})")
@@ -47,4 +59,9 @@ def run_solver(name: str, problem: SearchProblem, *, seed: int = 0, top_k: int =
         raise SearchError(f"--top-k must be at least 1, got {top_k}")
     if top_k > 1 and name != "milp":
         raise SearchError(f"--top-k {top_k} needs --solver milp (the exact solver); {name} returns one network")
-    return SOLVERS[name](problem, seed=seed, top_k=top_k)
+    if score is None:
+        return SOLVERS[name](problem, seed=seed, top_k=top_k)
+    if name not in SCORER_SOLVERS:
+        raise SearchError(f"this estimator is not bilinear, so --solver {name} cannot search it: use --solver "
+                          f"{' or '.join(SCORER_SOLVERS)}")
+    return SOLVERS[name](problem, seed=seed, top_k=top_k, score=score)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from binas.search.problem import SearchProblem, format_amount
 from binas.space import Architecture
@@ -48,11 +51,13 @@ class SearchResult:
 
 
 def checked_result(problem: SearchProblem, arch: Architecture, solver: str, started: float, *,
-                   exact: bool, gap: float | None = None,
-                   alternatives: tuple = ()) -> SearchResult:
-    """Re-evaluate ``arch`` with the estimator and LUT sums and downgrade it if a budget is broken."""
+                   exact: bool, gap: float | None = None, alternatives: tuple = (),
+                   score: Callable[[list[Architecture]], np.ndarray] | None = None) -> SearchResult:
+    """Re-evaluate ``arch`` with the estimator (or ``score``) and LUT sums; downgrade it if a budget is broken."""
     seconds = time.perf_counter() - started
     accuracy, resources = problem.evaluate(arch)
+    if score is not None:
+        accuracy = float(np.asarray(score([arch]), dtype=float)[0])
     broken = problem.violations(resources)
     if broken:
         parts = [f"{n} {format_amount(resources[n], problem.resource(n).unit)} > budget "

@@ -51,7 +51,10 @@ class TrainConfig:
     checkpoint_every: int = 200  # write the resumable checkpoint every N steps (and at stage ends)
     log_every: int = 20  # write a metrics row every N steps
     eval_images: int | None = 2000  # test images for the end-of-stage accuracies (None: all)
-    amp: bool = True  # bfloat16/float16 autocast on CUDA (ignored on CPU)
+    bn_calibration_images: int = 2000  # training images to recompute BN statistics per evaluated path (0: off)
+    warm_start: bool = True  # stage B: start smaller kernels / BN3s from the largest choice's trained weights
+    amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True  # NHWC memory format (about 1.5-2x faster convolutions on CPU)
 
     def stage_epochs(self, stage: str) -> float:
         """Epochs of stage ``heaviest`` or ``supernet``."""
@@ -71,6 +74,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
+        if self.bn_calibration_images < 0:
+            raise ConfigError(f"bn_calibration_images must be >= 0, got {self.bn_calibration_images}")
         if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0:
             raise ConfigError("lr must be > 0, weight_decay and warmup_steps >= 0")
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.ema_decay < 1:

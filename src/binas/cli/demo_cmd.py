@@ -1,0 +1,57 @@
+"""``binas demo``: the whole pipeline on Fashion-MNIST and this CPU, with a Markdown report."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+
+from binas.cli.common import err_console, out_console, print_json
+from binas.errors import BinasError
+
+
+def _config(path: Path | None, **overrides: Any):
+    from binas.demo import DemoConfig
+
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise BinasError(f"cannot read demo config {path}: {exc}") from None
+        if not isinstance(values, dict):
+            raise BinasError(f"demo config {path} must be a mapping of option: value")
+    known = {f.name for f in fields(DemoConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise BinasError(f"unknown demo option(s) {unknown} (known: {sorted(known)})")
+    defaults = DemoConfig()
+    if "supernet" in values:  # merge over the default training settings
+        values["supernet"] = {**defaults.supernet, **(values["supernet"] or {})}
+    if "budget_quantiles" in values:
+        values["budget_quantiles"] = tuple(values["budget_quantiles"])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return DemoConfig(**values)
+
+
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (a killed demo resumes from it).")] = Path("runs/demo"),
+    data: Annotated[Optional[str], typer.Option("--data", help="Data set (default: fashion-mnist).")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are.")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML overriding demo settings "
+                      "(see binas.demo.DemoConfig).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the paths of every artifact as JSON.")] = False,
+) -> None:
+    """Run BINAS end to end (supernet, LUT, estimator, search, fine-tune, report) on this CPU."""
+    from binas.demo import run_demo
+
+    cfg = _config(config, out=str(out), data=data, data_dir=data_dir)
+    log = (lambda _m: None) if json_out else (lambda m: err_console.print(m, markup=False, highlight=False))
+    result = run_demo(cfg, log=log, quiet=json_out)
+    if json_out:
+        print_json(result)
+        return
+    out_console.print(f"report: {result['report']}")

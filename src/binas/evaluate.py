@@ -1,0 +1,61 @@
+"""Measure networks: top-1/top-5 accuracy on a split, and end-to-end latency with a LUT's settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from binas.data import ImageData
+from binas.resources.lut import Lut
+from binas.resources.timing import make_backend, timing_rounds
+from binas.space import SearchSpace
+
+__all__ = ["DEFAULT_TIMING", "measure_latency", "timing_settings", "topk_accuracy"]
+
+# Settings used when no latency LUT is given: PyTorch eager, 1 thread, batch 1.
+DEFAULT_TIMING = {"backend": "torch", "threads": 1, "batch_size": 1, "clock": "wall"}
+
+
+@torch.no_grad()
+def topk_accuracy(model: nn.Module, data: ImageData, batch_size: int = 500, limit: int | None = None) -> dict[str, Any]:
+    """Top-1 and top-5 accuracy (%) of ``model`` (eval mode) on the first ``limit`` images of ``data``."""
+    model.eval()
+    n = len(data) if limit is None else min(limit, len(data))
+    top1 = top5 = 0
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        logits = model(data.normalize(data.images[start:stop]))
+        labels = data.labels[start:stop]
+        best = logits.topk(min(5, logits.shape[1]), dim=1).indices  # B, 5
+        top1 += int((best[:, 0] == labels).sum())
+        top5 += int((best == labels[:, None]).any(dim=1).sum())
+    return {"top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n, "images": n}
+
+
+def timing_settings(lut: Lut | None) -> dict[str, Any]:
+    """Backend, threads, batch size and clock to time with: the LUT's own (from its meta), else the defaults."""
+    if lut is None or lut.resource != "latency":
+        return dict(DEFAULT_TIMING)
+    meta = lut.meta
+    return {"backend": meta.get("backend", "torch"), "threads": int(meta.get("threads", 1)),
+            "batch_size": int(meta.get("batch_size", 1)), "clock": meta.get("clock", "wall")}
+
+
+def measure_latency(models: dict[str, nn.Module], space: SearchSpace, settings: dict[str, Any], *,
+                    repeats: int = 30, warmup: int = 1, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Median latency (ms) and IQR of every model, timed in interleaved rounds (noise hits all alike).
+
+    Args:
+        models: name -> network for ``space`` (at the space's input size).
+        settings: ``backend``, ``threads``, ``batch_size`` (and ``clock``), see :func:`timing_settings`.
+    """
+    backend = make_backend(settings["backend"], settings["threads"], settings.get("clock", "wall"))
+    shape = (settings["batch_size"], space.in_channels, space.input_size, space.input_size)
+    runners = {name: backend.prepare(model.eval(), [torch.randn(shape)]) for name, model in models.items()}
+    samples: dict[str, list[float]] = {}
+    timing_rounds(backend, runners, samples, range(repeats), warmup, seed)
+    return {name: {"latency_ms": float(np.median(v)), "iqr_ms": float(np.subtract(*np.percentile(v, [75, 25])))}
+            for name, v in samples.items()}
