@@ -20,6 +20,7 @@ re-run with other analysis settings is cheap. Example (the numbers in docs/estim
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--only", default=None, help="fill only these caches and stop (comma list of "
-                   "test, crn, nocrn, train), e.g. to run two processes side by side")
+                   "test, crn, nocrn, train, predictors), e.g. to run two processes side by side")
     return p.parse_args()
 
 
@@ -128,6 +129,18 @@ def contributions_table(space, oks: dict, test, args) -> list[dict]:
                 rows.append({"images": n, "crn": crn, "convention": conv, "replicates": reps,
                              "tau_median": float(np.median(taus)), "tau_min": float(min(taus)),
                              "tau_max": float(max(taus)), "image_evals": n * len(ok)})
+    return rows
+
+
+def cached_predictor_table(space, train, test, args, path: Path) -> list[dict]:
+    """:func:`predictor_table`, reused from ``path`` when made with the same settings."""
+    key = {k: getattr(args, k) for k in ("train_sizes", "train_images", "test_n", "test_images", "mlp_epochs", "seed")}
+    if path.is_file():
+        obj = json.loads(path.read_text())
+        if obj.get("settings") == key:
+            return obj["rows"]
+    rows = predictor_table(space, train, test, args)
+    atomic_write_json(path, {"settings": key, "rows": rows})
     return rows
 
 
@@ -222,6 +235,8 @@ def main() -> None:
         "train": lambda: cached_samples(cache / "train_samples.jsonl", net, gx[: args.train_images],
                                         gy[: args.train_images], train_n, args.seed + 2000),
     }
+    parts["predictors"] = lambda: cached_predictor_table(space, parts["train"](), parts["test"](), args,
+                                                         cache / "predictors.json")
     if args.only:
         for name in args.only.split(","):
             parts[name]()
@@ -229,8 +244,7 @@ def main() -> None:
     test = parts["test"]()
     oks = {True: parts["crn"](), False: parts["nocrn"]()}
     contrib = contributions_table(space, oks, test, args)
-    train = parts["train"]()
-    preds = predictor_table(space, train, test, args)
+    preds = parts["predictors"]()
     result = {"settings": vars(args), "space": space.name, "heldout_images": int(x.shape[0]),
               "test_accuracy_range": [min(s.accuracy for s in test), max(s.accuracy for s in test)],
               "contributions": contrib, "predictors": preds,

@@ -181,3 +181,17 @@ def test_evolution_search_with_the_autobuild_model(setup) -> None:
     out = evolve(space, model.predict_archs, [res], seed=0, config=EvolutionConfig(population=40, generations=15,
                                                                                    parents=10, mutants=20, crossovers=20))
     assert out.architecture is not None and lut.value(space, out.architecture) <= budget
+
+
+def test_insights_shows_autobuild_beside_the_estimator(setup, tmp_path) -> None:
+    folder = setup["dir"]
+    result = runner.invoke(app, ["insights", "--estimator", str(folder / "bilinear.json"), "--space",
+                                 str(folder / "space.yaml"), "--lut", str(folder / "macs.json"), "--autobuild",
+                                 str(folder / "model.json"), "--out", str(tmp_path / "ins"), "--json"])
+    assert result.exit_code == 0, result.output
+    paths = json.loads(result.stdout)
+    assert (tmp_path / "ins" / "autobuild_heatmaps.png").stat().st_size > 0 and "autobuild_heatmaps" in paths
+    data = json.loads((tmp_path / "ins" / "insights.json").read_text())
+    assert -1 <= data["autobuild"]["comparison"]["choice_spearman"] <= 1
+    report = (tmp_path / "ins" / "report.md").read_text()
+    assert "## AutoBuild beside this estimator" in report and "| stage | choice Spearman |" in report

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from binas.errors import FileFormatError
-from binas.nn.elastic import ElasticBlock
+from binas.nn.elastic import ElasticBlock, choice_tensors
 from binas.nn.supernet import (Supernet, archs_to_codes, codes_to_archs, extract_child, inject_child, load_supernet,
                                recalibrated, sample_codes, save_supernet)
 from binas.space import builtin_spaces, load_space
@@ -103,11 +103,13 @@ def test_weights_are_shared_between_choices():
     assert isinstance(block, ElasticBlock)
     assert set(block.dw) == {"3", "5"} and set(block.bn_dw) == {"3", "5"}
     assert sorted(block.bn3) == ["e3", "e3se", "e4", "e4se", "e6", "e6se"]
-    # expand ratio 3 uses the first channels of the max-width expand conv
-    c = [ch for ch in block.choices if ch.id == "e3k3"][0]
-    y_small = block.pw.weight[: 24]
-    assert y_small.data_ptr() == block.pw.weight.data_ptr()
-    assert block.pw.weight.shape[0] == 48 and c.expand_ratio == 3
+    # expand ratio 3 uses the first 24 of the 48 channels of the shared expand conv, SE and project conv
+    small = choice_tensors(block, [ch for ch in block.choices if ch.id == "e3k5se"][0])
+    assert block.pw.weight.shape[0] == 48 and small.pw_weight.shape[0] == 24
+    assert small.pw_weight.data_ptr() == block.pw.weight.data_ptr()  # a view, not a copy
+    assert small.dw_weight.shape == (24, 1, 5, 5) and small.bn2.bn is block.bn_dw["5"]
+    assert small.se[0].shape == (8, 24, 1, 1) and small.pwl_weight.shape == (16, 24, 1, 1)
+    assert small.bn3.bn is block.bn3["e3se"] and small.bn1.channels == 24
 
 
 def test_per_image_routing_equals_separate_forwards():

@@ -37,11 +37,14 @@ def insights_json(ins: Insights) -> dict[str, Any]:
 
 
 def write_insights(space: SearchSpace, form: BilinearForm, lut: Lut | None, out_dir: str | Path,
-                   front: Callable[[], tuple[list[float], list[float]]] | None = None) -> dict[str, Path]:
+                   front: Callable[[], tuple[list[float], list[float]]] | None = None,
+                   autobuild: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write heatmaps, depth values, gain per unit and Pareto plots, ``insights.json`` and ``report.md``.
 
     Args:
         front: returns the Pareto front as (resource values, accuracies), if a LUT is given.
+        autobuild: AutoBuild scores to show beside the estimator: ``{"form": its contributions form,
+            "features": feature importance rows, "comparison": rank agreement with ``form``}``.
 
     Returns:
         Paths of everything written, by name.
@@ -57,13 +60,33 @@ def write_insights(space: SearchSpace, form: BilinearForm, lut: Lut | None, out_
         paths["pareto"] = plot_front(xs, ys, out / "pareto.png", xlabel=f"{lut.resource} ({lut.unit})",
                                      title=f"Exact Pareto front of the whole space ({len(xs)} networks)")
     data = insights_json(ins)
+    if autobuild is not None:
+        paths["autobuild_heatmaps"] = plot_choice_heatmaps(compute_insights(space, autobuild["form"]),
+                                                           out / "autobuild_heatmaps.png")
+        data["autobuild"] = {"features": autobuild["features"], "comparison": autobuild["comparison"]}
     paths["json"] = atomic_write_json(out / "insights.json", data)
     lines = [f"# Insights: {space.name} ({form.kind} estimator)", "", "## Summary", ""]
     lines += [f"- {line}" for line in data["summary"]]
+    if autobuild is not None:
+        lines += _autobuild_lines(autobuild)
     lines += ["", "## Plots", ""]
     captions = {"heatmaps": "Accuracy contribution of each choice by stage and position",
                 "depth": "Value of each stage depth", "gain": "Accuracy bought per resource unit",
-                "pareto": "Pareto front"}
+                "pareto": "Pareto front", "autobuild_heatmaps": "AutoBuild: choice contributions of the learned model"}
     lines += [f"![{captions[k]}]({paths[k].name})" for k in captions if k in paths]
     paths["report"] = atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     return paths
+
+
+def _autobuild_lines(autobuild: dict[str, Any]) -> list[str]:
+    """Markdown: AutoBuild's feature importance and its agreement with the estimator, stage by stage."""
+    comp = autobuild["comparison"]
+    lines = ["", "## AutoBuild beside this estimator", "",
+             f"Rank agreement (Spearman) of per-choice values: {comp['choice_spearman']:+.2f} overall.", "",
+             "| stage | choice Spearman | best depth (AutoBuild / this estimator) |", "|---|---|---|"]
+    lines += [f"| {st['stage']} | {st['choice_spearman']:+.2f} | {st['best_depth']['autobuild']} / "
+              f"{st['best_depth']['other']} |" for st in comp["stages"]]
+    lines += ["", "AutoBuild feature importance (share of the embedding spread; permutation delta):", ""]
+    lines += [f"- {row['feature']}: {row['importance']:.2f} ({row['permutation_delta']:+.3f})"
+              for row in sorted(autobuild["features"], key=lambda r: -r["importance"])]
+    return lines

@@ -22,6 +22,8 @@ def insights(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for plots, insights.json, report.md.")],
     lut: Annotated[Optional[Path], typer.Option("--lut", help="LUT for costs, gain per unit and the Pareto front.")] = None,
     space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML (default: the estimator's).")] = None,
+    autobuild: Annotated[Optional[Path], typer.Option("--autobuild", help="An AutoBuild model (estimator fit --kind "
+                         "autobuild) whose scores to show beside the estimator's.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the written paths and summary as JSON.")] = False,
 ) -> None:
     """Plot and summarise which design decisions buy accuracy where (and per resource unit)."""
@@ -36,10 +38,21 @@ def insights(
         return list(result.values), list(result.accuracy)
 
     separable = problem is not None and problem.stage_separable  # else no exact front to draw
-    paths = write_insights(sp, form, table, out, front if separable else None)
+    paths = write_insights(sp, form, table, out, front if separable else None,
+                           _autobuild_scores(autobuild, sp, form) if autobuild is not None else None)
     summary = (out / "report.md").read_text().split("## Plots")[0]
     if json_out:
         print_json({k: str(v) for k, v in paths.items()})
         return
     out_console.print(summary.strip())
     out_console.print(f"\nwrote {', '.join(p.name for p in paths.values())} to {out}")
+
+
+def _autobuild_scores(path: Path, space, form) -> dict:
+    from binas.autobuild.io import load_autobuild  # torch-heavy: only when asked
+    from binas.autobuild.outputs import compare_importance
+    from binas.autobuild.scores import choice_contributions, feature_importance
+
+    model = load_autobuild(path, space)
+    mine = choice_contributions(model)
+    return {"form": mine, "features": feature_importance(model), "comparison": compare_importance(space, mine, form)}

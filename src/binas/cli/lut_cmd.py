@@ -68,7 +68,7 @@ def measure(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 1,
     resolution: Annotated[Optional[int], typer.Option(help="Input size in px (default: the space's).")] = None,
     repeats: Annotated[int, typer.Option(help="Timed calls per entry (interleaved rounds).")] = 30,
-    warmup: Annotated[int, typer.Option(help="Untimed calls right before each timed call.")] = 2,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up calls before each timed call.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the shuffled measurement order.")] = 0,
     clock: Annotated[str, typer.Option(help="wall: elapsed time; cpu: the measuring thread's CPU time "
                                             "(ignores other processes on a busy machine; --threads 1).")] = "wall",
@@ -116,7 +116,7 @@ def validate(
                      "(default: the one named in the LUT).")] = None,
     samples: Annotated[int, typer.Option(help="Random networks to time end to end.")] = 20,
     repeats: Annotated[int, typer.Option(help="Timed calls per network (interleaved rounds).")] = 15,
-    warmup: Annotated[int, typer.Option(help="Untimed calls right before each timed call.")] = 2,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up calls before each timed call.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the random networks and the order.")] = 0,
     plot: Annotated[Optional[Path], typer.Option(help="Write a predicted-vs-measured scatter plot (PNG).")] = None,
     calibrated_out: Annotated[Optional[Path], typer.Option("--calibrated-out", help="Also write the LUT "

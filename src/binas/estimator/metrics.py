@@ -23,19 +23,23 @@ def _pair(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 
 def _finite(value: float) -> float:
-    """Correlations of a constant vector are undefined; report 0 (no ranking information)."""
+    """A NaN correlation (undefined) is reported as 0: no ranking information."""
     return float(value) if np.isfinite(value) else 0.0
 
 
 def kendall_tau(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Kendall's tau-b rank correlation."""
+    """Kendall's tau-b rank correlation (0 when either side is constant: no ranking information)."""
     a, b = _pair(y_true, y_pred)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
     return _finite(stats.kendalltau(a, b).statistic)
 
 
 def spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Spearman's rank correlation."""
     a, b = _pair(y_true, y_pred)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
     return _finite(stats.spearmanr(a, b).statistic)
 
 
