@@ -16,6 +16,7 @@ from binas.export import load_model
 from binas.insights import compute_insights, summarise
 from binas.nn.supernet import Supernet, extract_child, save_supernet
 from binas.resources.lut import analytic_lut
+from binas.search.problem import block_form
 from binas.search.synthetic import synthetic_contributions, synthetic_lut
 from binas.space import load_space
 
@@ -25,19 +26,12 @@ TINY = load_space("mobilenetv3-tiny")
 
 def _form_with(space, values: dict[tuple[int, int, str], float], depth: dict[tuple[int, int], float]) -> BilinearForm:
     """A contributions-shaped form with the given Da (block present) and Db values."""
-    p_alpha, p_beta = np.zeros(space.num_alpha), np.zeros(space.num_beta)
-    q = np.zeros((space.num_alpha, space.num_beta))
+    t, p_beta = np.zeros(space.num_alpha), np.zeros(space.num_beta)
     for (s, j, c), v in values.items():
-        a = space.alpha_index(s, j, c)
-        stage = space.stages[s]
-        if j < stage.min_depth:
-            p_alpha[a] = v
-        else:
-            for d in stage.depths:
-                if d > j:
-                    q[a, space.beta_index(s, d)] = v
+        t[space.alpha_index(s, j, c)] = v
     for (s, d), v in depth.items():
         p_beta[space.beta_index(s, d)] = v
+    p_alpha, q = block_form(space, t)
     return BilinearForm(space.name, space.space_hash, "contributions", 80.0, p_alpha, p_beta, q)
 
 

@@ -18,7 +18,7 @@ from binas.cli import app
 from binas.nn.supernet import load_supernet
 from binas.train import load_config, train_supernet
 from binas.train.config import ConfigError, TrainConfig
-from binas.train.loop import _lr
+from binas.train.loop import cosine_lr
 from binas.train.losses import distillation_loss
 
 torch.set_num_threads(1)
@@ -73,7 +73,7 @@ def test_config_yaml_and_overrides(tmp_path):
 
 
 def test_lr_schedule_warms_up_then_decays():
-    lrs = [_lr(s, 100, 1.0, 10) for s in range(100)]
+    lrs = [cosine_lr(s, 100, 1.0, 10) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(lrs[10:], lrs[11:])) and lrs[-1] < 0.01
 

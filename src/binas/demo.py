@@ -42,22 +42,22 @@ __all__ = ["DemoConfig", "run_demo"]
 
 @dataclass
 class DemoConfig:
-    """What the demo runs; the defaults fit a 2-core CPU in about 10 minutes."""
+    """What the demo runs; the defaults fit a 2-core CPU in about 10 minutes (docs/demo.md)."""
 
     out: str = "runs/demo"  # run directory (every artifact goes here)
     space: str = "mobilenetv3-tiny"  # search space
     data: str = "fashion-mnist"  # data set
     data_dir: str | None = None  # where its files are
     supernet: dict[str, Any] = field(default_factory=lambda: {  # supernet training (see binas.train.config)
-        "heaviest_epochs": 0.3, "supernet_epochs": 0.2, "batch_size": 128, "optimizer": "adamw", "lr": 0.003,
+        "heaviest_epochs": 0.3, "supernet_epochs": 0.15, "batch_size": 128, "optimizer": "adamw", "lr": 0.003,
         "weight_decay": 0.01, "warmup_steps": 20, "augment": False, "checkpoint_every": 50, "log_every": 10,
-        "eval_images": 2000})
+        "eval_images": 1000, "bn_calibration_images": 500})
     lut_repeats: int = 15  # timed rounds per LUT entry (PyTorch, 1 thread, batch 1)
-    estimator_images: int = 500  # held-out images per estimator measurement
+    estimator_images: int = 300  # held-out images per estimator measurement (common random numbers)
     test_subnets: int = 200  # random subnets measured one-shot for evaluation and comparison
-    test_images: int = 1000  # held-out images per test subnet
+    test_images: int = 500  # held-out images per test subnet
     budget_quantiles: tuple[float, ...] = (0.2, 0.5, 0.8)  # budgets: these quantiles of random nets' latency
-    finetune_steps: int = 60  # brief fine-tuning of each found network
+    finetune_steps: int = 40  # brief fine-tuning of each found network
     eval_images: int | None = None  # test images for the found networks (None: the whole test split)
     latency_repeats: int = 30  # timed rounds when measuring the found networks
     seed: int = 0

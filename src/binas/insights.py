@@ -21,7 +21,9 @@ from binas.estimator.form import BilinearForm
 from binas.resources.lut import Lut
 from binas.space import SearchSpace
 
-__all__ = ["Insights", "compute_insights", "summarise"]
+__all__ = ["MIN_COST_STEP", "Insights", "compute_insights", "summarise"]
+
+MIN_COST_STEP = 0.05  # relative cost difference below which gain-per-unit ratios are noise
 
 
 @dataclass(frozen=True)
@@ -36,15 +38,16 @@ class Insights:
     unit: str | None
 
     def gain_per_unit(self, s: int, j: int) -> np.ndarray:
-        """Accuracy per resource unit of each choice vs the cheapest choice at (s, j); NaN for the cheapest."""
+        """Accuracy per resource unit of each choice vs the cheapest at (s, j); NaN where the cost step is
+        below :data:`MIN_COST_STEP` of the cheapest choice's cost (the cheapest itself included)."""
         if self.costs is None:
             raise ValueError("gain per unit needs a LUT")
         v, t = self.choice_values[s][j], self.costs[s][j]
         cheapest = int(np.argmin(t))
         dt = t - t[cheapest]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gain = np.where(dt > 0, (v - v[cheapest]) / np.where(dt > 0, dt, 1.0), np.nan)
-        return gain
+        # a cost step below 5% of the cheapest choice is within measurement noise: no meaningful ratio
+        meaningful = dt > max(MIN_COST_STEP * t[cheapest], 1e-12)
+        return np.where(meaningful, (v - v[cheapest]) / np.where(meaningful, dt, 1.0), np.nan)
 
 
 def compute_insights(space: SearchSpace, form: BilinearForm, lut: Lut | None = None) -> Insights:

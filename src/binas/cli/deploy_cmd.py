@@ -5,18 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import torch
 import typer
 
 from binas.cli.common import out_console, print_json
 from binas.codec import load_architecture
-from binas.data import load_data
-from binas.evaluate import measure_latency, timing_settings, topk_accuracy
-from binas.export import export_onnx, load_model, recalibrate_bn, save_model
-from binas.nn.supernet import extract_child, load_supernet
 from binas.resources.lut import load_lut
-from binas.train.finetune import FinetuneConfig
-from binas.train.finetune import finetune as run_finetune
+
+# torch-heavy modules are imported inside the commands so that `binas --help` starts fast
 
 RunOption = Annotated[Path, typer.Option("--run", help="Supernet training run directory (or its .safetensors).")]
 ArchOption = Annotated[str, typer.Option("--arch", help="timm arch-def string or binas.arch/1 JSON file.")]
@@ -26,6 +21,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 
 
 def _batches(data_name: str, data_dir: str | None, space, batch_size: int = 256):
+    import torch
+
+    from binas.data import load_data
+
     data = load_data(data_name, "train", data_dir, image_shape=(space.in_channels, space.input_size, space.input_size),
                      num_classes=space.num_classes)
     gen = torch.Generator().manual_seed(0)
@@ -46,6 +45,9 @@ def export(
     json_out: JsonOption = False,
 ) -> None:
     """Extract the static child of ARCH with weights inherited from the supernet; save it (and ONNX)."""
+    from binas.export import export_onnx, recalibrate_bn, save_model
+    from binas.nn.supernet import extract_child, load_supernet
+
     supernet = load_supernet(run)
     space, architecture = load_architecture(arch, supernet.space)
     child = extract_child(supernet, architecture).eval()
@@ -84,6 +86,10 @@ def finetune(
     json_out: JsonOption = False,
 ) -> None:
     """Fine-tune ARCH (weights from the supernet) with KD from the heaviest network; torchrun-able."""
+    from binas.nn.supernet import load_supernet
+    from binas.train.finetune import FinetuneConfig
+    from binas.train.finetune import finetune as run_finetune
+
     supernet = load_supernet(run)
     _, architecture = load_architecture(arch, supernet.space)
     cfg = FinetuneConfig(data=data, data_dir=data_dir, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
@@ -107,6 +113,10 @@ def evaluate(
     json_out: JsonOption = False,
 ) -> None:
     """Top-1/top-5 accuracy on the test split and measured latency of an exported model."""
+    from binas.data import load_data
+    from binas.evaluate import measure_latency, timing_settings, topk_accuracy
+    from binas.export import load_model
+
     loaded = load_model(model)
     space = loaded.space
     table = load_lut(lut, space) if lut is not None else None

@@ -1,16 +1,12 @@
-"""Entry point: ``binas`` and its command groups."""
+"""Entry point: ``binas`` and its command groups, in pipeline order."""
 
 from __future__ import annotations
 
 import typer
 
 from binas import __version__
-from binas.cli import arch_cmd, demo_cmd, deploy_cmd, insights_cmd, space_cmd
-from binas.cli import estimator_cmd
-from binas.cli import lut_cmd
-from binas.cli import search_cmd
-from binas.cli import autobuild_cmd
-from binas.cli import supernet_cmd
+from binas.cli import (arch_cmd, autobuild_cmd, demo_cmd, deploy_cmd, estimator_cmd, insights_cmd, lut_cmd,
+                       search_cmd, space_cmd, supernet_cmd)
 from binas.cli.common import BinasGroup
 
 app = typer.Typer(
@@ -21,19 +17,19 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
+app.command("demo")(demo_cmd.demo)
 app.add_typer(space_cmd.app, name="space")
+app.add_typer(arch_cmd.app, name="arch")
 app.add_typer(supernet_cmd.app, name="supernet")
+app.add_typer(lut_cmd.app, name="lut")
+app.add_typer(estimator_cmd.app, name="estimator")
+app.command("search")(search_cmd.search)
+app.command("pareto")(search_cmd.pareto)
 app.command("insights")(insights_cmd.insights)
+app.command("autobuild")(autobuild_cmd.autobuild)
 app.command("export")(deploy_cmd.export)
 app.command("finetune")(deploy_cmd.finetune)
 app.command("evaluate")(deploy_cmd.evaluate)
-app.command("demo")(demo_cmd.demo)
-app.add_typer(arch_cmd.app, name="arch")
-app.command("search")(search_cmd.search)
-app.command("pareto")(search_cmd.pareto)
-app.add_typer(lut_cmd.app, name="lut")
-app.add_typer(estimator_cmd.app, name="estimator")
-app.command("autobuild")(autobuild_cmd.autobuild)
 
 
 def _version(value: bool) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from binas.estimator.form import BilinearForm
 from binas.resources.analytic import block_cost, fixed_cost
 from binas.resources.lut import RESOURCE_UNITS, Lut, lut_key
+from binas.search.problem import block_form
 from binas.space import SearchSpace
 
 __all__ = ["random_bilinear", "synthetic_contributions", "synthetic_lut"]
@@ -40,29 +41,22 @@ def synthetic_lut(space: SearchSpace, rng: np.random.Generator, *, resource: str
                blocks, meta)
 
 
-def synthetic_contributions(space: SearchSpace, rng: np.random.Generator, *, a0: float = 0.55,
-                            noise: float = 0.002) -> BilinearForm:
-    """A ``contributions`` estimator (DESIGN 3.2, conditional convention) with realistic trends."""
-    p_alpha = np.zeros(space.num_alpha)
+def synthetic_contributions(space: SearchSpace, rng: np.random.Generator, *, a0: float = 55.0,
+                            noise: float = 0.2) -> BilinearForm:
+    """A ``contributions`` estimator (DESIGN 3.2, accuracy in %) with realistic trends."""
+    t = np.zeros(space.num_alpha)
     p_beta = np.zeros(space.num_beta)
-    q = np.zeros((space.num_alpha, space.num_beta))
     n_stages = len(space.stages)
     for s, stage in enumerate(space.stages):
-        weight = 0.004 * (1.0 + s / max(n_stages - 1, 1))  # later stages pay a little more
+        weight = 0.4 * (1.0 + s / max(n_stages - 1, 1))  # later stages pay a little more
         for k, d in enumerate(stage.depths):
             p_beta[space.beta_offsets[s] + k] = weight * 2.0 * np.log1p(d - stage.min_depth) + rng.normal(0, noise)
         for j, choices in enumerate(stage.positions):
             macs = np.array([block_cost(space.position_spec(s, j, c))["macs"] + 1.0 for c in choices])
             gain = weight * np.log(macs / macs.min()) / (1.0 + 0.3 * j)
-            gain += np.array([0.002 if c.se else 0.0 for c in choices])
-            values = gain + rng.normal(0.0, noise, size=len(choices))
-            rows = space.alpha_offsets[s][j] + np.arange(len(choices))
-            if j < stage.min_depth:
-                p_alpha[rows] = values
-            else:
-                for d in stage.depths:
-                    if d > j:
-                        q[rows, space.beta_index(s, d)] = values
+            gain += np.array([0.2 if c.se else 0.0 for c in choices])
+            t[space.alpha_offsets[s][j] + np.arange(len(choices))] = gain + rng.normal(0.0, noise, size=len(choices))
+    p_alpha, q = block_form(space, t)  # cumulative depth semantics: optional positions go to Q
     extra = {"convention": "conditional", "note": "synthetic, seeded"}
     return BilinearForm(space.name, space.space_hash, "contributions", a0, p_alpha, p_beta, q, extra)
 

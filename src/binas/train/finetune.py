@@ -29,7 +29,7 @@ from binas.nn.supernet import extract_child, load_supernet
 from binas.space import Architecture
 from binas.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from binas.train.dist import barrier, init_dist, shutdown_dist
-from binas.train.loop import STAGE_A_NAME, _augment, _lr
+from binas.train.loop import STAGE_A_NAME, augment_batch, cosine_lr
 from binas.train.metrics import MetricsLog, Progress, accuracy
 
 __all__ = ["FinetuneConfig", "finetune"]
@@ -95,7 +95,7 @@ def _batch(data: ImageData, cfg: FinetuneConfig, step: int, per_epoch: int, d: A
     sampler = DistributedSampler(data, d.world_size, d.rank, shuffle=True, seed=cfg.seed, drop_last=True)
     sampler.set_epoch(epoch)
     idx = torch.tensor(list(sampler))[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-    images = _augment(data.images[idx], rng) if cfg.augment else data.images[idx]
+    images = augment_batch(data.images[idx], rng) if cfg.augment else data.images[idx]
     return data.normalize(images).to(d.device), data.labels[idx].to(d.device)
 
 
@@ -151,7 +151,7 @@ def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: Finetune
             torch.manual_seed(int(np.random.default_rng(seed).integers(2**62)))  # dropout
             x, y = _batch(data, cfg, step, per_epoch, d, np.random.default_rng(seed + [1]))
             for group in optimizer.param_groups:
-                group["lr"] = _lr(step, total, cfg.lr, cfg.warmup_steps)
+                group["lr"] = cosine_lr(step, total, cfg.lr, cfg.warmup_steps)
             logits = net(x)
             with torch.no_grad():
                 t_logits = teacher(x)

@@ -34,7 +34,7 @@ from binas.train.dist import Dist, barrier, init_dist, shutdown_dist
 from binas.train.losses import distillation_loss
 from binas.train.metrics import MetricsLog, Progress, accuracy, write_config
 
-__all__ = ["CHECKPOINT_NAME", "STAGE_A_NAME", "train_supernet"]
+__all__ = ["CHECKPOINT_NAME", "STAGE_A_NAME", "augment_batch", "cosine_lr", "train_supernet"]
 
 CHECKPOINT_NAME = "checkpoint.safetensors"  # the resumable training state
 STAGE_A_NAME = "stage_a.safetensors"  # supernet after stage A (the stage-B teacher comes from it)
@@ -227,7 +227,7 @@ class _Trainer:
         seed = [c.seed, _STAGE_IDS[stage], step, self.d.rank]
         torch.manual_seed(int(np.random.default_rng(seed).integers(2**62)))  # dropout
         x, y = self._batch(stage, step, np.random.default_rng(seed + [1]))
-        lr = _lr(step, total, c.lr, c.warmup_steps)
+        lr = cosine_lr(step, total, c.lr, c.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         with self._autocast():
@@ -260,7 +260,7 @@ class _Trainer:
         idx = self._epoch_order(stage, epoch)[i * bs:(i + 1) * bs]
         images = self.train_data.images[idx]
         if self.config.augment:
-            images = _augment(images, rng)
+            images = augment_batch(images, rng)
         x = self.train_data.normalize(images).to(self.d.device, memory_format=self.memory_format)
         return x, self.train_data.labels[idx].to(self.d.device)
 
@@ -344,7 +344,7 @@ class _Null:
         return None
 
 
-def _lr(step: int, total: int, peak: float, warmup: int) -> float:
+def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
     """Linear warm-up (capped at a fifth of the stage), then cosine decay to zero."""
     warmup = min(warmup, total // 5)
     if step < warmup:
@@ -353,7 +353,7 @@ def _lr(step: int, total: int, peak: float, warmup: int) -> float:
     return 0.5 * peak * (1 + math.cos(math.pi * progress))
 
 
-def _augment(images: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+def augment_batch(images: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Random crop with 2-pixel zero padding and random horizontal flip, per image (uint8 B, C, H, W)."""
     b, _, h, w = images.shape
     padded = F.pad(images, (2, 2, 2, 2))
