@@ -9,7 +9,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_ARCHS = ROOT.parent / "shared" / "reference" / "binas_archs.json"
+REFERENCE_ARCHS = ROOT / "tests" / "data" / "binas_archs.json"  # copy of shared/reference/binas_archs.json
 EXAMPLE_SPACES = sorted((ROOT / "configs" / "spaces").glob("*.yaml"))
 
 torch.set_num_threads(1)
