@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_synthetic import make  # noqa: E402
 
 from binas.io import atomic_write_json  # noqa: E402
+from binas.resources.timing import cpu_name  # noqa: E402
 from binas.search import build_problem, pareto_front, run_solver  # noqa: E402
 from binas.search.inputs import load_search_inputs  # noqa: E402
 
@@ -37,18 +38,9 @@ TIMED = ("milp", "bcfw")  # fast enough to repeat for a median per budget
 
 def _machine() -> dict:
     return {"python": platform.python_version(), "platform": platform.platform(),
-            "cpu": _cpu_name(), "cores": os.cpu_count(), "numpy": np.__version__, "scipy": scipy.__version__,
+            "cpu": cpu_name(), "cores": os.cpu_count(), "numpy": np.__version__, "scipy": scipy.__version__,
             "load_before": os.getloadavg()[0]}
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _run(problem, solver: str, seed: int, repeats: int) -> dict:

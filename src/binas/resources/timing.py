@@ -20,7 +20,7 @@ from torch import nn
 
 from binas.errors import BinasError
 
-__all__ = ["BACKENDS", "CLOCKS", "CudaBackend", "OrtBackend", "Runner", "TimingBackend", "TorchBackend", "make_backend",
+__all__ = ["BACKENDS", "CLOCKS", "CudaBackend", "OrtBackend", "Runner", "TimingBackend", "TorchBackend", "cpu_name", "make_backend",
            "steady_allocator", "timing_rounds"]
 
 BACKENDS = ("torch", "onnxruntime", "cuda")
@@ -71,7 +71,7 @@ class TimingBackend:
 
     def describe(self) -> dict[str, Any]:
         """Device, library versions and timing conditions for the LUT's ``meta``."""
-        return {"device": _cpu_name(), "torch": torch.__version__, "python": platform.python_version(),
+        return {"device": cpu_name(), "torch": torch.__version__, "python": platform.python_version(),
                 "allocator": self.allocator, "cache": self.cache, "clock": self.clock}
 
 
@@ -227,7 +227,7 @@ def steady_allocator() -> str:
     return "glibc, mmap threshold 32 MiB, no trimming" if ok else "system default"
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
