@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from binas.autobuild.build import BuildResult
 from binas.autobuild.io import save_autobuild
 from binas.autobuild.predictor import AutoBuildPredictor
 from binas.autobuild.reduce import reduced_space, restrict_form, restrict_lut, write_space
 from binas.autobuild.scores import choice_contributions, feature_importance
+from binas.estimator.metrics import spearman
 from binas.codec import arch_to_json
 from binas.estimator.form import BilinearForm
 from binas.io import atomic_write_json
@@ -71,15 +71,11 @@ def compare_importance(space: SearchSpace, autobuild: BilinearForm, other: Bilin
         a1 = a0 + sum(len(c) for c in stage.positions)
         b0 = space.beta_offsets[s]
         da, do = autobuild.p_beta[b0:b0 + len(stage.depths)], other.p_beta[b0:b0 + len(stage.depths)]
-        per_stage.append({"stage": s + 1, "choice_spearman": _spearman(va[a0:a1], vo[a0:a1]),
+        per_stage.append({"stage": s + 1, "choice_spearman": spearman(va[a0:a1], vo[a0:a1]),
                           "best_depth": {"autobuild": int(stage.depths[int(np.argmax(da))]),
                                          "other": int(stage.depths[int(np.argmax(do))])}})
-    return {"other_kind": other.kind, "choice_spearman": _spearman(va, vo), "stages": per_stage}
+    return {"other_kind": other.kind, "choice_spearman": spearman(va, vo), "stages": per_stage}
 
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    value = stats.spearmanr(a, b).statistic if np.ptp(a) > 0 and np.ptp(b) > 0 else 0.0
-    return float(value) if np.isfinite(value) else 0.0
 
 
 def write_outputs(predictor: AutoBuildPredictor, result: BuildResult, out: str | Path, luts: list[Lut],

@@ -27,28 +27,27 @@ def _finite(value: float) -> float:
     return float(value) if np.isfinite(value) else 0.0
 
 
-def kendall_tau(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Kendall's tau-b rank correlation (0 when either side is constant: no ranking information)."""
+def _correlation(fn, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """``fn(a, b).statistic``, or 0 when either side is constant (no ranking information)."""
     a, b = _pair(y_true, y_pred)
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return 0.0
-    return _finite(stats.kendalltau(a, b).statistic)
+    return _finite(fn(a, b).statistic)
+
+
+def kendall_tau(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Kendall's tau-b rank correlation (0 when either side is constant: no ranking information)."""
+    return _correlation(stats.kendalltau, y_true, y_pred)
 
 
 def spearman(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Spearman's rank correlation."""
-    a, b = _pair(y_true, y_pred)
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    return _finite(stats.spearmanr(a, b).statistic)
+    return _correlation(stats.spearmanr, y_true, y_pred)
 
 
 def pearson(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Pearson's linear correlation."""
-    a, b = _pair(y_true, y_pred)
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    return _finite(stats.pearsonr(a, b).statistic)
+    return _correlation(stats.pearsonr, y_true, y_pred)
 
 
 def mse(y_true: np.ndarray, y_pred: np.ndarray) -> float:

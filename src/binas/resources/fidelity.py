@@ -137,10 +137,6 @@ def plot_fidelity(result: dict[str, Any], path: str | Path) -> Path:
     ax.title.set_fontsize(9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    from binas.plots import save_figure
+
+    return save_figure(fig, path)
