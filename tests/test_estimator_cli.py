@@ -57,10 +57,28 @@ def test_build_writes_a_contributions_estimator(setup) -> None:
     assert json.loads((setup / "cond.json").read_text())["measurement"]["crn"] is False
 
 
-def test_killed_build_resumes_to_the_same_file(setup, monkeypatch) -> None:
-    full = setup / "full.json"
-    assert invoke(*build_args(setup, full, "--seed", 3)).exit_code == 0
-    part = setup / "part.json"
+def test_regression_build(setup) -> None:
+    out = setup / "reg.json"
+    result = invoke(*build_args(setup, out, "--json", "--method", "regression"))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["method"] == "regression" and summary["crn"] is False
+    obj = json.loads(out.read_text())
+    assert obj["kind"] == "contributions" and obj["convention"] == "regression"
+    assert obj["measurement"]["method"] == "regression" and "Aa" in obj  # raw tables kept
+    from binas.estimator.form import load_estimator
+
+    space = toy_space()
+    form = load_estimator(out, space)  # a searchable bilinear form
+    preds = [form.predict(space, space.sample(np.random.default_rng(i))) for i in range(20)]
+    assert np.isfinite(preds).all() and np.std(preds) > 0
+
+
+@pytest.mark.parametrize("method", ["differences", "regression"])
+def test_killed_build_resumes_to_the_same_file(setup, monkeypatch, method) -> None:
+    full = setup / f"full-{method}.json"
+    assert invoke(*build_args(setup, full, "--seed", 3, "--method", method)).exit_code == 0
+    part = setup / f"part-{method}.json"
     real, calls = measure.evaluate_codes, {"n": 0}
 
     def dies_on_the_fifth(*args, **kwargs):
@@ -69,15 +87,15 @@ def test_killed_build_resumes_to_the_same_file(setup, monkeypatch) -> None:
             raise KeyboardInterrupt
         return real(*args, **kwargs)
     monkeypatch.setattr(measure, "evaluate_codes", dies_on_the_fifth)
-    result = invoke(*build_args(setup, part, "--seed", 3))
+    result = invoke(*build_args(setup, part, "--seed", 3, "--method", method))
     assert result.exit_code == 130 and not part.exists()
     assert len(json.loads(measure.partial_path(part).read_text())["results"]) == 4
     monkeypatch.setattr(measure, "evaluate_codes", real)
-    again = invoke(*build_args(setup, part, "--seed", 3))
+    again = invoke(*build_args(setup, part, "--seed", 3, "--method", method))
     assert again.exit_code == 2 and "--resume" in again.output
-    other = invoke(*build_args(setup, part, "--seed", 4, "--resume"))
+    other = invoke(*build_args(setup, part, "--seed", 4, "--resume", "--method", method))
     assert other.exit_code == 2 and "other settings" in other.output
-    assert invoke(*build_args(setup, part, "--seed", 3, "--resume")).exit_code == 0
+    assert invoke(*build_args(setup, part, "--seed", 3, "--resume", "--method", method)).exit_code == 0
     assert part.read_bytes() == full.read_bytes()
     assert not measure.partial_path(part).exists()
 
@@ -87,6 +105,7 @@ def test_killed_build_resumes_to_the_same_file(setup, monkeypatch) -> None:
     (("--out", "x.json", "--supernet", "missing.safetensors", "--data", "synthetic"), "does not exist"),
     (("--out", "x.json", "--supernet", "SN", "--data", "synthetic", "--images", "100000"), "between 2 and"),
     (("--out", "x.json", "--supernet", "SN", "--data", "synthetic", "--convention", "x"), "--convention"),
+    (("--out", "x.json", "--supernet", "SN", "--data", "synthetic", "--method", "x"), "--method"),
     (("--out", "x.json", "--supernet", "SN"), "--data"),
 ])
 def test_build_errors_are_one_line(setup, args, message) -> None:

@@ -174,7 +174,7 @@ def test_measurements_match_expectations(tmp_path, crn: bool) -> None:
     space = toy_space()
     acc = additive_oracle(space)
     x, y = oracle_data(1500)
-    got, err = measure_contributions(OracleNet(space, acc), space, x, y, BuildConfig(images=1500, crn=crn),
+    got, err, _ = measure_contributions(OracleNet(space, acc), space, x, y, BuildConfig(images=1500, crn=crn),
                                      tmp_path / "e.json")
     exact = exact_measurements(space, acc)
     z = [(got[k] - exact[k]) / err[k] for k in exact]
@@ -191,7 +191,7 @@ def test_interrupted_measurement_resumes_to_the_same_result(tmp_path) -> None:
     acc = additive_oracle(space)
     x, y = oracle_data(64)
     cfg = BuildConfig(images=40, crn=False, seed=5)
-    full, _ = measure_contributions(OracleNet(space, acc), space, x, y, cfg, tmp_path / "full.json")
+    full, _, _ = measure_contributions(OracleNet(space, acc), space, x, y, cfg, tmp_path / "full.json")
 
     def stop(done: int, total: int) -> None:
         if done == 4:
@@ -205,7 +205,7 @@ def test_interrupted_measurement_resumes_to_the_same_result(tmp_path) -> None:
     with pytest.raises(DataError, match="other settings"):
         measure_contributions(OracleNet(space, acc), space, x, y, BuildConfig(images=30), out, resume=True)
     net = OracleNet(space, acc)
-    resumed, _ = measure_contributions(net, space, x, y, cfg, out, resume=True)
+    resumed, _, _ = measure_contributions(net, space, x, y, cfg, out, resume=True)
     assert resumed == full
     assert net.calls == len(measurement_plan(space)) - 4  # finished measurements are not redone
 

@@ -63,6 +63,11 @@ def test_config_yaml_and_overrides(tmp_path):
     cfg = load_config(path, lr=0.3, batch_size=None)
     assert (cfg.epochs, cfg.lr, cfg.sampling, cfg.batch_size) == (2.0, 0.3, "per-batch", 128)
     assert cfg.stage_epochs("heaviest") == 2.0
+    assert cfg.stage_lr("heaviest") == cfg.stage_lr("supernet") == 0.3
+    staged = load_config(None, lr=0.3, supernet_lr=0.05)
+    assert (staged.stage_lr("heaviest"), staged.stage_lr("supernet")) == (0.3, 0.05)
+    with pytest.raises(ConfigError, match="supernet_lr must be > 0"):
+        load_config(None, supernet_lr=0.0)
     path.write_text("epoch: 2\n")
     with pytest.raises(ConfigError, match="unknown training option"):
         load_config(path)

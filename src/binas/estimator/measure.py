@@ -11,6 +11,7 @@ the order of evaluation, which is what makes resuming and sharding exact.
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,8 +25,8 @@ from binas.estimator.contributions import Measurement, codes_for_contexts, measu
 from binas.io import atomic_write_json, read_json
 from binas.space import SearchSpace
 
-__all__ = ["PARTIAL_FORMAT", "BuildConfig", "evaluate_codes", "measure_contributions", "measurement_inputs",
-           "partial_path", "rank_world"]
+__all__ = ["PARTIAL_FORMAT", "BuildConfig", "evaluate_codes", "image_outcomes", "measure_contributions",
+           "measurement_inputs", "pack_outcomes", "partial_path", "rank_world", "unpack_outcomes"]
 
 PARTIAL_FORMAT = "binas.estimator-partial/1"
 
@@ -37,7 +38,7 @@ class BuildConfig:
     images: int = 500  # held-out images per measurement
     crn: bool = True  # common random numbers across measurements
     seed: int = 0  # source of image subsets and per-image contexts
-    batch_size: int = 256  # images per forward pass (does not change results)
+    batch_size: int = 2000  # images per forward pass (does not change results; larger per-choice groups run faster)
 
 
 def partial_path(out: str | Path, rank: int = 0, world: int = 1) -> Path:
@@ -58,19 +59,43 @@ def measurement_inputs(space: SearchSpace, index: int, m: Measurement, available
 
 
 @torch.no_grad()
-def evaluate_codes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, codes: np.ndarray,
-                   batch_size: int = 256) -> np.ndarray:
-    """Per-image correctness (bool array) of ``net`` (eval mode) with image i routed through ``codes[i]``."""
+def image_outcomes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, codes: np.ndarray,
+                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """``(correct, p_true)`` per image of ``net`` (eval mode) with image i routed through ``codes[i]``:
+    top-1 correctness (bool) and the softmax probability of the true class (float32)."""
     net.eval()
-    correct = []
+    correct, p_true = [], []
     for start in range(0, x.shape[0], batch_size):
         rows = codes if codes.shape[0] == 1 else codes[start:start + batch_size]  # one row: whole batch
-        logits = net(x[start:start + batch_size], rows)
-        correct.append((logits.argmax(dim=1) == y[start:start + batch_size]).cpu().numpy())
-    return np.concatenate(correct)
+        logits, labels = net(x[start:start + batch_size], rows), y[start:start + batch_size]
+        correct.append((logits.argmax(dim=1) == labels).cpu().numpy())
+        p_true.append(torch.softmax(logits.float(), dim=1).gather(1, labels[:, None])[:, 0].cpu().numpy())
+    return np.concatenate(correct), np.concatenate(p_true)
 
 
-def _load_partial(path: Path, config: dict[str, Any], resume: bool) -> dict[str, list[float]]:
+def evaluate_codes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, codes: np.ndarray,
+                   batch_size: int = 256) -> np.ndarray:
+    """Per-image top-1 correctness (bool array); see :func:`image_outcomes`."""
+    return image_outcomes(net, x, y, codes, batch_size)[0]
+
+
+def pack_outcomes(correct: np.ndarray) -> str:
+    """Per-image 0/1 outcomes as base64 of their packed bits (what the partial file keeps)."""
+    return base64.b64encode(np.packbits(np.asarray(correct, dtype=bool)).tobytes()).decode("ascii")
+
+
+def unpack_outcomes(text: str, n: int) -> np.ndarray:
+    """Inverse of :func:`pack_outcomes` for ``n`` images."""
+    try:
+        bits = np.unpackbits(np.frombuffer(base64.b64decode(text, validate=True), dtype=np.uint8))
+    except (ValueError, TypeError):
+        raise FileFormatError("a partial estimator build holds corrupt per-image outcomes") from None
+    if bits.size < n:
+        raise FileFormatError("a partial estimator build holds truncated per-image outcomes")
+    return bits[:n].astype(bool)
+
+
+def _load_partial(path: Path, config: dict[str, Any], resume: bool) -> dict[str, list[Any]]:
     if not path.exists():
         return {}
     if not resume:
@@ -95,7 +120,7 @@ def rank_world() -> tuple[int, int]:
     return dist.get_rank(), dist.get_world_size()
 
 
-def _gather(results: dict[str, list[float]], world: int) -> dict[str, list[float]]:
+def _gather(results: dict[str, list[Any]], world: int) -> dict[str, list[Any]]:
     if world <= 1:
         return results
     import torch.distributed as dist
@@ -109,7 +134,7 @@ def measure_contributions(
     net: torch.nn.Module, space: SearchSpace, x: torch.Tensor, y: torch.Tensor, cfg: BuildConfig,
     out: str | Path, *, resume: bool = False, meta: dict[str, Any] | None = None,
     on_measured: Callable[[int, int], None] | None = None,
-) -> tuple[dict[str, float], dict[str, float]]:
+) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
     """Run (or finish) every measurement of :func:`measurement_plan` on held-out ``x, y``.
 
     Args:
@@ -121,7 +146,8 @@ def measure_contributions(
         on_measured: called as ``on_measured(done, total)`` after each measurement of this rank.
 
     Returns:
-        ``(accuracy %, standard error %)`` keyed by measurement key, all measurements (every rank).
+        ``(accuracy %, standard error %, per-image correctness)`` keyed by measurement key, all
+        measurements (every rank); the correctness arrays follow :func:`measurement_inputs`' order.
     """
     rank, world = rank_world()
     config = {"space_hash": space.space_hash, **asdict(cfg), "world": world, **(meta or {})}
@@ -135,9 +161,12 @@ def measure_contributions(
             t = torch.from_numpy(idx)
             ok = evaluate_codes(net, x.index_select(0, t), y.index_select(0, t), codes, cfg.batch_size)
             se = float(ok.std(ddof=1) / np.sqrt(ok.size)) * 100.0
-            results[m.key] = [float(ok.mean()) * 100.0, se]
+            results[m.key] = [float(ok.mean()) * 100.0, se, pack_outcomes(ok)]
             atomic_write_json(path, {"format": PARTIAL_FORMAT, "config": config, "results": results})
         if on_measured is not None:
             on_measured(count, len(mine))
     merged = _gather(results, world)
-    return {k: v[0] for k, v in merged.items()}, {k: v[1] for k, v in merged.items()}
+    if any(not isinstance(v, list) or len(v) != 3 for v in merged.values()):
+        raise FileFormatError(f"{path} holds malformed measurements; delete it and build again")
+    return ({k: v[0] for k, v in merged.items()}, {k: v[1] for k, v in merged.items()},
+            {k: unpack_outcomes(v[2], cfg.images) for k, v in merged.items()})

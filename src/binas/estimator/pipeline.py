@@ -12,17 +12,18 @@ import yaml
 
 from binas.data import load_data
 from binas.errors import DataError
-from binas.estimator.contributions import contributions_form
+from binas.estimator.contributions import contributions_form, measurement_plan
 from binas.estimator.form import BilinearForm
-from binas.estimator.measure import (BuildConfig, evaluate_codes, measure_contributions, partial_path,
-                                     rank_world)
+from binas.estimator.measure import (BuildConfig, evaluate_codes, measure_contributions, measurement_inputs,
+                                     partial_path, rank_world)
+from binas.estimator.regression import OutcomeRegression
 from binas.estimator.samples import Sample
 from binas.nn.supernet import Supernet, archs_to_codes, load_supernet
 from binas.resources.analytic import network_cost
 from binas.resources.lut import Lut
 from binas.space import SearchSpace
 
-__all__ = ["build_estimator", "eval_samples", "fit_samples", "heldout_tensors", "resolve_source", "sample_subnets", "supernet_fingerprint"]
+__all__ = ["METHODS", "build_estimator", "eval_samples", "fit_samples", "heldout_tensors", "resolve_source", "sample_subnets", "supernet_fingerprint"]
 
 Progress = Callable[[int, int], None]
 
@@ -68,9 +69,11 @@ def supernet_fingerprint(path: Path) -> str:
         return "missing"
 
 
-def heldout_tensors(space: SearchSpace, data: str, data_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The normalised held-out split ``(x, y)`` (never the supernet's training images)."""
-    ds = load_data(data, "heldout", data_dir, image_shape=(space.in_channels, space.input_size, space.input_size),
+def heldout_tensors(space: SearchSpace, data: str, data_dir: str | None = None, *,
+                    split: str = "heldout") -> tuple[torch.Tensor, torch.Tensor]:
+    """The normalised held-out split ``(x, y)`` (never the supernet's training images); ``split="test"``
+    gives the test split instead (final numbers only)."""
+    ds = load_data(data, split, data_dir, image_shape=(space.in_channels, space.input_size, space.input_size),
                    num_classes=space.num_classes)
     if tuple(ds.shape) != (space.in_channels, space.input_size, space.input_size):
         raise DataError(f"data set {data!r} has images of shape {tuple(ds.shape)} but space {space.name!r} "
@@ -78,21 +81,36 @@ def heldout_tensors(space: SearchSpace, data: str, data_dir: str | None = None) 
     return ds.normalize(ds.images), ds.labels
 
 
+METHODS = ("differences", "regression")
+
+
 def build_estimator(source: Path, data: str, out: str | Path, cfg: BuildConfig, *, convention: str = "reference",
-                    data_dir: str | None = None, resume: bool = False,
+                    method: str = "differences", data_dir: str | None = None, resume: bool = False,
                     on_measured: Progress | None = None) -> BilinearForm:
     """Measure every contribution on the held-out split and write ``out`` (rank 0 under torchrun).
 
-    Finished measurements live in a sidecar (``OUT.partial.json``) until the file is written.
+    ``method="differences"`` is the paper's estimator (differences of measured accuracies, in the
+    given ``convention``); ``"regression"`` fits the same form by least squares to every per-image
+    outcome of the same measurements (:mod:`binas.estimator.regression`). The raw measurement tables
+    are stored either way. Finished measurements live in a sidecar (``OUT.partial.json``) until the
+    file is written.
     """
+    if method not in METHODS:
+        raise DataError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     net = load_supernet(source)
     space = net.space
     x, y = heldout_tensors(space, data, data_dir)
     meta = {"data": data, "supernet": supernet_fingerprint(source)}
-    acc, err = measure_contributions(net, space, x, y, cfg, out, resume=resume, meta=meta,
-                                     on_measured=on_measured)
-    form = contributions_form(space, acc, err, convention,
-                              {"images": cfg.images, "crn": cfg.crn, "seed": cfg.seed, **meta})
+    acc, err, correct = measure_contributions(net, space, x, y, cfg, out, resume=resume, meta=meta,
+                                              on_measured=on_measured)
+    meta = {"images": cfg.images, "crn": cfg.crn, "seed": cfg.seed, "method": method, **meta}
+    form = contributions_form(space, acc, err, convention, meta)
+    if method == "regression":
+        reg = OutcomeRegression(space, x.shape[0], bilinear=True)
+        for k, m in enumerate(measurement_plan(space)):
+            idx, codes = measurement_inputs(space, k, m, x.shape[0], cfg)
+            reg.add(codes, idx, correct[m.key])
+        form = reg.to_form(extra={**form.extra, "convention": "regression"})
     rank, world = rank_world()
     if rank == 0:
         form.save(out)

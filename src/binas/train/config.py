@@ -38,6 +38,7 @@ class TrainConfig:
     batch_size: int = 128  # images per optimizer step per process
     optimizer: str = "sgd"  # sgd (Nesterov momentum 0.9) | adamw
     lr: float = 0.1  # peak learning rate (scaled by nothing; set it for your global batch)
+    supernet_lr: float | None = None  # stage B peak learning rate (None: `lr`)
     weight_decay: float = 4e-5  # on conv/linear weights only (not BN, not biases)
     warmup_steps: int = 50  # linear warm-up steps, then cosine decay to 0 (per stage)
     label_smoothing: float = 0.1  # for the cross-entropy term
@@ -61,6 +62,10 @@ class TrainConfig:
         value = self.heaviest_epochs if stage == "heaviest" else self.supernet_epochs
         return self.epochs if value is None else value
 
+    def stage_lr(self, stage: str) -> float:
+        """Peak learning rate of stage ``heaviest`` or ``supernet``."""
+        return self.supernet_lr if stage == "supernet" and self.supernet_lr is not None else self.lr
+
     def validate(self) -> "TrainConfig":
         """Check every field; raise :class:`ConfigError` naming the first bad one."""
         _one_of("stage", self.stage, STAGES)
@@ -78,6 +83,8 @@ class TrainConfig:
             raise ConfigError(f"bn_calibration_images must be >= 0, got {self.bn_calibration_images}")
         if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0:
             raise ConfigError("lr must be > 0, weight_decay and warmup_steps >= 0")
+        if self.supernet_lr is not None and not self.supernet_lr > 0:
+            raise ConfigError(f"supernet_lr must be > 0, got {self.supernet_lr}")
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.ema_decay < 1:
             raise ConfigError("label_smoothing and ema_decay must be in [0, 1)")
         if self.kd_weight < 0 or self.feature_weight < 0 or not self.kd_temperature > 0:

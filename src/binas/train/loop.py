@@ -227,7 +227,7 @@ class _Trainer:
         seed = [c.seed, _STAGE_IDS[stage], step, self.d.rank]
         torch.manual_seed(int(np.random.default_rng(seed).integers(2**62)))  # dropout
         x, y = self._batch(stage, step, np.random.default_rng(seed + [1]))
-        lr = cosine_lr(step, total, c.lr, c.warmup_steps)
+        lr = cosine_lr(step, total, c.stage_lr(stage), c.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         with self._autocast():
