@@ -257,6 +257,19 @@ def images_to_reach(rows: list[dict], metric: str, convention: str) -> list[dict
     return out
 
 
+def crn_savings(rows: list[dict], metric: str, convention: str) -> list[dict]:
+    """For every image count N without CRN: the fewest images with CRN whose median tau is at least as high."""
+    sub = [r for r in rows if r["convention"] == convention and r["metric"] == metric]
+    with_crn = sorted((r["images"], r["tau_median"]) for r in sub if r["crn"])
+    out = []
+    for r in sorted((r for r in sub if not r["crn"]), key=lambda r: r["images"]):
+        need = next((n for n, tau in with_crn if tau >= r["tau_median"]), None)
+        out.append({"metric": metric, "convention": convention, "images_no_crn": r["images"],
+                    "tau_no_crn": r["tau_median"], "images_crn": need,
+                    "ratio": None if need is None else need / r["images"]})
+    return out
+
+
 def plot_curves(rows: list[dict], ceiling: float, path: Path) -> None:
     import matplotlib
 
@@ -300,6 +313,11 @@ def markdown(result: dict) -> str:
     for r in result["predictors"]:
         lines.append(f"| {r['kind']} | {r['samples']} | {r['labels']} | {r['kendall_tau']:.3f} | {r['spearman']:.3f} | "
                      f"{r['pearson']:.3f} | {r['mse']:.3f} | {r['fit_seconds']:.1f} |")
+    lines += ["", "| convention | images without CRN | tau without CRN | fewest images with CRN reaching it | ratio |",
+              "|---|---|---|---|---|"]
+    for r in result["crn_savings"]:
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        lines.append(f"| {r['convention']} | {r['images_no_crn']} | {r['tau_no_crn']:.3f} | {r['images_crn']} | {ratio} |")
     lines += ["", "| measures | convention | target tau | images (CRN) | images (no CRN) |", "|---|---|---|---|---|"]
     for r in result["images_to_reach"]:
         lines.append(f"| {r['metric']} | {r['convention']} | {r['target_tau']} | {r['crn']} | {r['no_crn']} |")
@@ -355,7 +373,8 @@ def main() -> None:
               "tau_params": kendall_tau(y_true, np.array([c["params"] for c in costs])),
               "contributions": contrib, "predictors": preds,
               "images_to_reach": [row for metric, conv in [(m, c) for m in METRICS for c in CONVENTIONS]
-                                  + [("top1", "regression")] for row in images_to_reach(contrib, metric, conv)]}
+                                  + [("top1", "regression")] for row in images_to_reach(contrib, metric, conv)],
+              "crn_savings": [row for conv in CONVENTIONS for row in crn_savings(contrib, "top1", conv)]}
     atomic_write_json(out / "bench_results.json", result)
     atomic_write_text(out / "bench_results.md", markdown(result))
     plot_curves(contrib, ceiling["tau_ceiling"], out / "tau_vs_images.png")

@@ -122,6 +122,12 @@ def test_sample_fit_eval_roundtrip(setup) -> None:
     assert json.loads(result.stdout)["n"] == 30
     lines = [json.loads(line) for line in samples.read_text().splitlines()]
     assert len(lines) == 30 and {"arch", "accuracy", "params", "macs"} <= set(lines[0])
+    test_split = invoke("estimator", "sample", "--supernet", setup / "sn.safetensors", "--data", "synthetic",
+                        "--n", 2, "--split", "test", "--out", setup / "t.jsonl", "--json")
+    assert test_split.exit_code == 0, test_split.output
+    bad = invoke("estimator", "sample", "--supernet", setup / "sn.safetensors", "--data", "synthetic",
+                 "--split", "train", "--out", setup / "t.jsonl")
+    assert bad.exit_code == 2 and "--split must be" in bad.output
     est = setup / "est.json"
     if not est.exists():
         assert invoke(*build_args(setup, est)).exit_code == 0

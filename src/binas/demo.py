@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from binas.codec import arch_to_json, format_timm
 from binas.data import load_data
@@ -53,9 +54,10 @@ class DemoConfig:
         "weight_decay": 0.01, "warmup_steps": 20, "augment": False, "checkpoint_every": 50, "log_every": 10,
         "eval_images": 1000, "bn_calibration_images": 500})
     lut_repeats: int = 15  # timed rounds per LUT entry (PyTorch, 1 thread, batch 1)
-    estimator_images: int = 300  # held-out images per estimator measurement (common random numbers)
+    estimator_method: str = "regression"  # differences (the paper, with CRN) | regression (no CRN)
+    estimator_images: int = 600  # held-out images per estimator measurement
     test_subnets: int = 200  # random subnets measured one-shot for evaluation and comparison
-    test_images: int = 500  # held-out images per test subnet
+    test_images: int = 1000  # test-split images per test subnet (and per found network's one-shot accuracy)
     budget_quantiles: tuple[float, ...] = (0.2, 0.5, 0.8)  # budgets: these quantiles of random nets' latency
     finetune_steps: int = 40  # brief fine-tuning of each found network
     eval_images: int | None = None  # test images for the found networks (None: the whole test split)
@@ -93,21 +95,27 @@ def _measure_lut(space: SearchSpace, cfg: DemoConfig, path: Path) -> None:
     path.with_name(path.name + ".partial").unlink(missing_ok=True)
 
 
+def _one_shot_data(space: SearchSpace, cfg: DemoConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images one-shot accuracies are measured on: the first ``test_images`` of the test split, which
+    neither the supernet nor the estimator has seen."""
+    x, y = heldout_tensors(space, cfg.data, cfg.data_dir, split="test")
+    return x[: cfg.test_images], y[: cfg.test_images]
+
+
 def _sample(run: Path, cfg: DemoConfig, lut: Lut, path: Path) -> None:
     net = load_supernet(run).eval()
-    x, y = heldout_tensors(net.space, cfg.data, cfg.data_dir)
-    samples = sample_subnets(net, x[: cfg.test_images], y[: cfg.test_images], cfg.test_subnets,
-                             seed=cfg.seed + 1, luts=[lut])
+    x, y = _one_shot_data(net.space, cfg)
+    samples = sample_subnets(net, x, y, cfg.test_subnets, seed=cfg.seed + 1, luts=[lut], batch_size=128)
     write_samples(path, net.space, samples)
 
 
 def _one_shot(run: Path, cfg: DemoConfig, archs: list[Architecture]) -> list[float]:
-    """Held-out one-shot accuracy of ``archs`` measured exactly like the random test subnets."""
+    """One-shot accuracy of ``archs`` measured exactly like the random test subnets."""
     net = load_supernet(run).eval()
-    x, y = heldout_tensors(net.space, cfg.data, cfg.data_dir)
+    x, y = _one_shot_data(net.space, cfg)
     accs = []
     for arch in archs:
-        ok = evaluate_codes(net, x[: cfg.test_images], y[: cfg.test_images], archs_to_codes(net.space, arch), 512)
+        ok = evaluate_codes(net, x, y, archs_to_codes(net.space, arch), 128)
         accs.append(float(ok.mean()) * 100.0)
     return accs
 
@@ -136,9 +144,10 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quie
     steps.run("supernet", run / FINAL_NAME, lambda: _train(cfg, run, quiet))
     lut_path = steps.run("lut", out / "lut_latency.json", lambda: _measure_lut(space, cfg, out / "lut_latency.json"))
     lut = load_lut(lut_path, space)
+    build = BuildConfig(images=cfg.estimator_images, crn=cfg.estimator_method == "differences", seed=cfg.seed)
     est = steps.run("estimator", out / "estimator.json", lambda: build_estimator(
-        run, cfg.data, out / "estimator.json", BuildConfig(images=cfg.estimator_images, seed=cfg.seed),
-        data_dir=cfg.data_dir, resume=True))
+        run, cfg.data, out / "estimator.json", build, method=cfg.estimator_method, data_dir=cfg.data_dir,
+        resume=True))
     samples_path = steps.run("test subnets", out / "test_samples.jsonl", lambda: _sample(run, cfg, lut,
                                                                                        out / "test_samples.jsonl"))
     samples = read_samples(samples_path, space)

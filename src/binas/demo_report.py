@@ -79,7 +79,8 @@ def _markdown(space, rows, quality, front, timings, measured, plots, insights) -
     timing = measured["timing"]
     lines = [f"# binas demo report: {space.name}", "",
              f"Latency: {timing['backend']}, {timing['threads']} thread(s), batch {timing['batch_size']} on this CPU. "
-             "Accuracies in %; one-shot = the supernet's weights on held-out training images (never trained on); "
+             "Accuracies in %; one-shot = the supernet's weights on test-split images that neither the supernet nor "
+             "the estimator saw; "
              "fine-tuned = brief KD fine-tuning, measured on the test split.", "",
              "## Found networks", "",
              "| net | budget (ms) | LUT latency (ms) | measured (ms) | estimated acc | one-shot acc | random nets' "

@@ -97,28 +97,34 @@ def sample(
     n: Annotated[int, typer.Option("--n", help="Number of uniformly random subnets.")] = 200,
     run: RunOpt = None, supernet: SupernetOpt = None, data: DataOpt = None, data_dir: DataDirOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random subnets.")] = 0,
-    images: Annotated[Optional[int], typer.Option("--images", help="Use only the first N held-out images "
+    images: Annotated[Optional[int], typer.Option("--images", help="Use only the first N images of the split "
                       "(default: all).")] = None,
+    split: Annotated[str, typer.Option("--split", help="heldout (training data the supernet never saw; what "
+                     "the estimator measures on) or test (an independent ground truth).")] = "heldout",
     lut: Annotated[Optional[list[str]], typer.Option("--lut", help="LUT file(s) whose resource to add "
                    "(repeatable).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """One-shot accuracy of N random subnets on the held-out split, one JSON line each."""
+    """One-shot accuracy of N random subnets on the held-out (or test) split, one JSON line each."""
     from binas.estimator.pipeline import heldout_tensors, resolve_source, sample_subnets
     from binas.estimator.samples import write_samples
     from binas.nn.supernet import load_supernet
     from binas.resources.lut import load_lut
+    from binas.resources.timing import steady_allocator
 
+    if split not in ("heldout", "test"):
+        raise BinasError(f"--split must be heldout or test, not {split!r}")
     source, data_name = resolve_source(run, supernet, data)
     net = load_supernet(source)
     luts = [load_lut(p, net.space) for p in lut or []]
-    x, y = heldout_tensors(net.space, data_name, data_dir)
+    steady_allocator()  # no page faults on every batch (1.3-2x faster on CPU)
+    x, y = heldout_tensors(net.space, data_name, data_dir, split=split)
     if images is not None:
         if images < 1:
             raise DataError(f"--images must be at least 1, got {images}")
         x, y = x[:images], y[:images]
     with _progress("sampling", json_out) as tick:
-        samples = sample_subnets(net, x, y, n, seed=seed, luts=luts, on_measured=tick)
+        samples = sample_subnets(net, x, y, n, seed=seed, luts=luts, batch_size=128, on_measured=tick)
     write_samples(out, net.space, samples)
     acc = np.array([s.accuracy for s in samples])
     result = {"out": str(out), "n": n, "images": int(x.shape[0]), "accuracy_mean": float(acc.mean()),
