@@ -27,7 +27,7 @@ data:
 	fi
 
 demo: setup data
-	$(BIN)/binas demo --out runs/demo
+	OMP_NUM_THREADS=1 $(BIN)/binas demo --out runs/demo
 
 test: setup
 	$(BIN)/python -m pytest -q

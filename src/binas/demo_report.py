@@ -61,7 +61,7 @@ def write_report(out: Path, space: SearchSpace, est: Path, lut: Lut, samples: li
                             title="Found networks vs random networks"),
         "estimator": _scatter(true, pred, out / "estimator.png", "measured one-shot accuracy (%)",
                               "estimated accuracy (%)",
-                              f"Estimator on {len(samples)} held-out subnets: Kendall tau {quality['kendall_tau']:.3f}"),
+                              f"Estimator on {len(samples)} random test subnets: Kendall tau {quality['kendall_tau']:.3f}"),
         "latency": _scatter(np.array([r["lut_latency_ms"] for r in rows]),
                             np.array([r["measured_latency_ms"] for r in rows]), out / "latency.png",
                             "LUT-predicted latency (ms)", "measured latency (ms)", "Found networks: LUT vs measured"),
@@ -96,7 +96,8 @@ def _markdown(space, rows, quality, front, timings, measured, plots, insights) -
               "the LUT: " + ("yes" if all(r["lut_latency_ms"] <= r["budget_ms"] for r in rows) else "NO") + ".", "",
               "Architectures:", ""] + [f"- {r['name']}: `{r['timm']}`" for r in rows]
     lines += ["", "## Estimator quality", "",
-              f"Against {quality['n']} random held-out subnets: Kendall tau {quality['kendall_tau']:.3f}, Spearman "
+              f"Against {quality['n']} random subnets (one-shot on test images, never used to build the estimator): "
+              f"Kendall tau {quality['kendall_tau']:.3f}, Spearman "
               f"{quality['spearman']:.3f}, Pearson {quality['pearson']:.3f}, MSE {quality['mse']:.3f}.", "",
               f"Exact Pareto front: {len(front.values)} networks in {front.seconds:.3f} s.", "",
               "## Plots", ""]
