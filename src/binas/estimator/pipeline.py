@@ -23,7 +23,8 @@ from binas.resources.analytic import network_cost
 from binas.resources.lut import Lut
 from binas.space import SearchSpace
 
-__all__ = ["METHODS", "build_estimator", "eval_samples", "fit_samples", "heldout_tensors", "resolve_source", "sample_subnets", "supernet_fingerprint"]
+__all__ = ["METHODS", "build_estimator", "eval_samples", "fit_samples", "heldout_tensors", "resolve_source",
+           "sample_subnets", "supernet_fingerprint"]
 
 Progress = Callable[[int, int], None]
 
