@@ -1,9 +1,9 @@
 """`binas demo`: stages 1-6 of BINAS end to end on a CPU (DESIGN 9), resumable step by step.
 
 Fashion-MNIST, ``mobilenetv3-tiny``: train the supernet, measure a latency LUT on this CPU, build the
-contributions estimator (``--method regression``), measure random subnets on test images, search three
-latency budgets and the exact
-Pareto front, export and fine-tune the found networks, measure them, and write ``report.md``.
+contributions estimator (``--method regression``), measure random subnets on test images, search
+three latency budgets and the exact Pareto front, export and fine-tune the found networks, measure
+them, and write ``report.md``.
 Every step writes its artifact atomically and is skipped when the artifact exists, so a killed demo
 continues where it stopped.
 """
