@@ -49,6 +49,7 @@ from binas.estimator.contributions import codes_for_contexts, contributions_form
 from binas.estimator.metrics import kendall_tau
 from binas.estimator.predictors import BilinearPredictor, MLPPredictor, encode_archs
 from binas.io import atomic_write_json
+from binas.nn.supernet import codes_to_archs
 from binas.resources.lut import Lut, load_lut
 from binas.resources.timing import steady_allocator
 from binas.search.evolution import EvolutionConfig, evolve
@@ -132,23 +133,6 @@ def supernet_oracle(run: str | None, supernet: str | None, data: str, images: in
 
 
 # --------------------------------------------------------------------- estimators
-def codes_to_archs(space: SearchSpace, codes: np.ndarray) -> list[Architecture]:
-    archs, col = [], 0
-    offsets = []
-    for st in space.stages:
-        offsets.append(col)
-        col += st.num_positions
-    for row in codes:
-        depths, blocks = [], []
-        for s, st in enumerate(space.stages):
-            c = row[offsets[s]: offsets[s] + st.num_positions]
-            ids = tuple(st.positions[j][int(k)].id for j, k in enumerate(c) if k >= 0)
-            depths.append(len(ids))
-            blocks.append(ids)
-        archs.append(Architecture(tuple(depths), tuple(blocks)))
-    return archs
-
-
 def contributions(space: SearchSpace, measure: Oracle, contexts: int, seed: int):
     """The DESIGN 3.2 contributions form measured with the oracle on ``contexts`` shared contexts (CRN)."""
     u = sample_contexts(space, contexts, np.random.default_rng(seed))

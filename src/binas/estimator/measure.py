@@ -58,25 +58,33 @@ def measurement_inputs(space: SearchSpace, index: int, m: Measurement, available
     return idx, codes_for_contexts(space, m, sample_contexts(space, cfg.images, rng))
 
 
+def _batched_logits(net: torch.nn.Module, x: torch.Tensor, codes: np.ndarray, batch_size: int):
+    """``(start, logits)`` of ``net`` (eval mode) per batch, image i routed through ``codes[i]``."""
+    net.eval()
+    for start in range(0, x.shape[0], batch_size):
+        rows = codes if codes.shape[0] == 1 else codes[start:start + batch_size]  # one row: whole batch
+        yield start, net(x[start:start + batch_size], rows)
+
+
+@torch.no_grad()
+def evaluate_codes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, codes: np.ndarray,
+                   batch_size: int = 256) -> np.ndarray:
+    """Per-image top-1 correctness (bool array) of ``net`` with image i routed through ``codes[i]``."""
+    return np.concatenate([(logits.argmax(dim=1) == y[s:s + batch_size]).cpu().numpy()
+                           for s, logits in _batched_logits(net, x, codes, batch_size)])
+
+
 @torch.no_grad()
 def image_outcomes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, codes: np.ndarray,
                    batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """``(correct, p_true)`` per image of ``net`` (eval mode) with image i routed through ``codes[i]``:
-    top-1 correctness (bool) and the softmax probability of the true class (float32)."""
-    net.eval()
+    """``(correct, p_true)`` per image: top-1 correctness (bool) and the softmax probability of the
+    true class (float32), for analyses that need both (:func:`evaluate_codes` skips the softmax)."""
     correct, p_true = [], []
-    for start in range(0, x.shape[0], batch_size):
-        rows = codes if codes.shape[0] == 1 else codes[start:start + batch_size]  # one row: whole batch
-        logits, labels = net(x[start:start + batch_size], rows), y[start:start + batch_size]
+    for s, logits in _batched_logits(net, x, codes, batch_size):
+        labels = y[s:s + batch_size]
         correct.append((logits.argmax(dim=1) == labels).cpu().numpy())
         p_true.append(torch.softmax(logits.float(), dim=1).gather(1, labels[:, None])[:, 0].cpu().numpy())
     return np.concatenate(correct), np.concatenate(p_true)
-
-
-def evaluate_codes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, codes: np.ndarray,
-                   batch_size: int = 256) -> np.ndarray:
-    """Per-image top-1 correctness (bool array); see :func:`image_outcomes`."""
-    return image_outcomes(net, x, y, codes, batch_size)[0]
 
 
 def pack_outcomes(correct: np.ndarray) -> str:
