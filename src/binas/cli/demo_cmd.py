@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-import yaml
 
 from binas.cli.common import err_console, out_console, print_json
 from binas.errors import BinasError
+from binas.io import load_yaml, read_text
 
 
 def _config(path: Path | None, **overrides: Any):
@@ -18,10 +18,7 @@ def _config(path: Path | None, **overrides: Any):
 
     values: dict[str, Any] = {}
     if path is not None:
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise BinasError(f"cannot read demo config {path}: {exc}") from None
+        values = load_yaml(read_text(path, "demo config"), f"demo config {path}") or {}
         if not isinstance(values, dict):
             raise BinasError(f"demo config {path} must be a mapping of option: value")
     known = {f.name for f in fields(DemoConfig)}

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from binas.cli.common import err_console, out_console, print_json
+from binas.cli.common import claim_outputs, err_console, out_console, print_json, print_warning
 from binas.errors import BinasError
 from binas.resources.analytic import ANALYTIC_RESOURCES
 from binas.resources.fidelity import calibrated_lut, plot_fidelity, validate_lut
@@ -146,7 +146,7 @@ def validate(
     ref = result["reference"]
     out_console.print(f"fixed part now {ref['measured_fixed']:.4g} ms vs {ref['lut_fixed']:.4g} ms in the LUT")
     if ref["ratio"] is not None and abs(ref["ratio"] - 1) > 0.05:
-        err_console.print(f"[yellow]warning:[/] the fixed part runs {100 * (ref['ratio'] - 1):+.0f}% vs the LUT: the "
+        print_warning(f"the fixed part runs {100 * (ref['ratio'] - 1):+.0f}% vs the LUT: the "
                           "machine's speed has changed since the LUT was measured (load? clocks?), and the errors "
                           "above include that drift")
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from binas.errors import FileFormatError
-from binas.io import atomic_write_bytes
+from binas.io import atomic_write_bytes, read_bytes
 from binas.nn.elastic import ElasticBlock, build_elastic_stages, choice_tensors
 from binas.nn.static import ChildNet, build_child, build_fixed_parts
 from binas.space import Architecture, SearchSpace, space_from_dict
@@ -253,12 +253,7 @@ def supernet_metadata(space: SearchSpace, extra: dict | None = None) -> dict[str
 def read_safetensors(path: str | Path, what: str = "supernet file") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """``(tensors, metadata)`` of a safetensors file, with one clear error for any corruption."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FileFormatError(f"{what} {path} does not exist") from None
-    except OSError as exc:
-        raise FileFormatError(f"cannot read {what} {path}: {exc.strerror}") from None
+    data = read_bytes(path, what)
     try:
         (n,) = struct.unpack("<Q", data[:8])
         header = json.loads(data[8:8 + n])

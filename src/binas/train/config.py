@@ -6,9 +6,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from binas.errors import BinasError
+from binas.errors import BinasError, FileFormatError
+from binas.io import load_yaml, read_text
 
 __all__ = ["STAGES", "TrainConfig", "load_config"]
 
@@ -109,9 +108,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     values: dict[str, Any] = {}
     if path is not None:
         try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read training config {path}: {exc}") from None
+            data = load_yaml(read_text(path, "training config"), f"training config {path}") or {}
+        except FileFormatError as exc:
+            raise ConfigError(str(exc)) from None
         if not isinstance(data, dict):
             raise ConfigError(f"training config {path} must be a mapping of option: value")
         values.update(data)
