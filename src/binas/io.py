@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import math
 import os
@@ -37,7 +38,7 @@ from binas.errors import BinasError, FileFormatError
 
 __all__ = ["MAX_BINARY_BYTES", "MAX_TEXT_BYTES", "OutputError", "atomic_write_bytes", "atomic_write_json",
            "atomic_write_text", "check_finite", "claim_outputs", "load_yaml", "read_bytes", "read_format",
-           "read_json", "read_text", "remove_stale_temps", "sidecar_path"]
+           "read_json", "read_sidecar", "read_text", "remove_stale_temps", "sidecar_path"]
 
 MAX_TEXT_BYTES = 256 << 20  # JSON, YAML, CSV, JSONL: far above any binas artifact
 MAX_BINARY_BYTES = 16 << 30  # safetensors weights
@@ -264,6 +265,21 @@ def sidecar_path(owner: str | Path, name: Any, where: str) -> Path:
     return Path(owner).parent / name
 
 
+def read_sidecar(owner: str | Path, name: Any, sha256: Any, where: str) -> bytes:
+    """The bytes of the sidecar ``name`` next to ``owner``, checked against its recorded ``sha256``.
+
+    Raises:
+        FileFormatError: unsafe name, missing/unreadable file, or a hash that does not match.
+    """
+    side = sidecar_path(owner, name, where)
+    if not side.exists():
+        raise FileFormatError(f"{where}: its weights file {side} is missing")
+    data = read_bytes(side, f"{where}: its weights file")
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise FileFormatError(f"{where}: its weights file {side} does not match its sha256 (replaced or corrupt?)")
+    return data
+
+
 def check_finite(value: Any, where: str) -> float:
     """``float(value)`` if it is a finite number, else a :class:`FileFormatError` naming ``where``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -350,10 +366,14 @@ def claim_outputs(files: Mapping[str, str | Path | None] | None = None,
     folders are made, a per-output lock is taken (a second process on the same output is refused) and
     temporary files left by killed processes are removed. On exit the locks are released and folders
     this claim created are removed again if they are still empty (a refused command leaves nothing).
+    Under ``torchrun`` only rank 0 (the writer) claims.
 
     Raises:
         OutputError: an output cannot be written or is locked by another process.
     """
+    if int(os.environ.get("RANK", "0")) != 0:  # torchrun: rank 0 writes and claims; the others only compute
+        yield
+        return
     items = [(opt, Path(p), "file") for opt, p in (files or {}).items() if p is not None]
     items += [(opt, Path(p), "dir") for opt, p in (dirs or {}).items() if p is not None]
     for opt, path, kind in items:
