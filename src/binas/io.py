@@ -37,7 +37,7 @@ import yaml
 from binas.errors import BinasError, FileFormatError
 
 __all__ = ["MAX_BINARY_BYTES", "MAX_TEXT_BYTES", "OutputError", "atomic_write_bytes", "atomic_write_json",
-           "atomic_write_text", "check_finite", "claim_outputs", "load_yaml", "read_bytes", "read_format",
+           "atomic_write_text", "check_finite", "claim_outputs", "file_digest", "load_yaml", "read_bytes", "read_format",
            "read_json", "read_sidecar", "read_text", "remove_stale_temps", "sidecar_path"]
 
 MAX_TEXT_BYTES = 256 << 20  # JSON, YAML, CSV, JSONL: far above any binas artifact
@@ -278,6 +278,18 @@ def read_sidecar(owner: str | Path, name: Any, sha256: Any, where: str) -> bytes
     if hashlib.sha256(data).hexdigest() != sha256:
         raise FileFormatError(f"{where}: its weights file {side} does not match its sha256 (replaced or corrupt?)")
     return data
+
+
+def file_digest(path: str | Path, length: int = 16) -> str:
+    """sha256 prefix of a file's bytes (a fingerprint that resumes compare); ``"missing"`` if unreadable."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return "missing"
+    return digest.hexdigest()[:length]
 
 
 def check_finite(value: Any, where: str) -> float:

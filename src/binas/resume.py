@@ -38,11 +38,11 @@ def check_same_settings(saved: Mapping[str, Any], now: Mapping[str, Any], what: 
     """Refuse to resume ``what`` if any setting (but ``ignore``) differs, naming the first one.
 
     Raises:
-        ResumeError: ``cannot resume <what>: <name> was <old>, now <new> ...``.
+        ResumeError: ``cannot resume <what> with other settings: <name> was <old>, now <new> ...``.
     """
     diff = changed_settings(saved, now, ignore)
     if diff:
         name, old, new = diff[0]
         more = f" (and {len(diff) - 1} more: {', '.join(d[0] for d in diff[1:4])})" if len(diff) > 1 else ""
-        raise ResumeError(f"cannot resume {what}: {name} was {old!r}, now {new!r}{more}; resume with the "
-                          "settings it was started with, or choose a new --out")
+        raise ResumeError(f"cannot resume {what} with other settings: {name} was {old!r}, now {new!r}{more}; "
+                          "resume with the settings it was started with, or choose a new --out")

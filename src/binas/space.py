@@ -628,7 +628,9 @@ def space_named_in(name: Any, source: str) -> "SearchSpace":
         SpaceError: the name is not a built-in space.
     """
     if not isinstance(name, str) or name not in builtin_spaces():
-        raise SpaceError(f"{source} names space {name!r}, which is not built in: pass its YAML file with --space")
+        raise SpaceError(f"{source} was made for space {name!r}, which is not built in; pass --space FILE.yaml "
+                         "(for a space of your own, pass its YAML file with --space: a path named inside a file "
+                         "is never followed)")
     return load_space(name)
 
 

@@ -9,9 +9,11 @@ Both consoles have Rich markup off: text from files and the command line is prin
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import signal
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import typer
 import typer.core
@@ -21,13 +23,14 @@ from rich.text import Text
 from binas.errors import BinasError
 from binas.io import claim_outputs
 
-__all__ = ["BinasGroup", "EXIT_BAD_INPUT", "EXIT_FAILURE", "claim_outputs", "err_console", "out_console",
+__all__ = ["BinasGroup", "EXIT_BAD_INPUT", "EXIT_FAILURE", "claim_outputs", "claims", "err_console", "out_console",
            "parse_max", "print_error", "print_json", "print_warning"]
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+F = TypeVar("F", bound=Callable[..., Any])
 MAX_MESSAGE = 600  # characters of one error sentence (a hostile file cannot flood the terminal)
 
 err_console = Console(stderr=True, markup=False)
@@ -47,6 +50,29 @@ def print_error(message: Any) -> None:
 def print_warning(message: Any) -> None:
     """``warning: MESSAGE`` on stderr, verbatim."""
     err_console.print(Text.assemble(("warning: ", "yellow"), _short(message)), highlight=False, soft_wrap=True)
+
+
+def claims(files: tuple[str, ...] = (), dirs: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Decorate a command so that its output parameters (``files``/``dirs``, by parameter name) are checked,
+    locked and cleaned (:func:`binas.io.claim_outputs`) before the command does any work."""
+
+    def option(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    def wrap(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            with claim_outputs({option(n): bound.arguments[n] for n in files},
+                               {option(n): bound.arguments[n] for n in dirs}):
+                return fn(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
+
+    return wrap
 
 
 def _terminated(signum: int, frame: Any) -> None:

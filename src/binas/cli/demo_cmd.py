@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from binas.cli.common import err_console, out_console, print_json
+from binas.cli.common import claims, err_console, out_console, print_json
 from binas.errors import BinasError
 from binas.io import load_yaml, read_text
 
@@ -34,6 +34,7 @@ def _config(path: Path | None, **overrides: Any):
     return DemoConfig(**values)
 
 
+@claims(dirs=('out',))
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (a killed demo resumes from it).")] = Path("runs/demo"),
     data: Annotated[Optional[str], typer.Option("--data", help="Data set (default: fashion-mnist).")] = None,

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from binas.cli.common import err_console, out_console, parse_max, print_error, print_json
+from binas.cli.common import claims, err_console, out_console, parse_max, print_error, print_json
 from binas.codec import arch_to_json
 from binas.io import atomic_write_bytes, atomic_write_json
 from binas.search import DEFAULT_SOLVER, SOLVERS, build_problem, pareto_front, run_solver
@@ -64,6 +64,7 @@ def _show_result(problem: SearchProblem, result: SearchResult, timm: str) -> Non
         _show_arch(problem, arch, acc, res)
 
 
+@claims(files=('out',))
 def search(
     estimator: EstimatorOpt,
     lut: Annotated[Optional[list[Path]], typer.Option("--lut", "-l", help="binas.lut/1 file (repeatable; one "
@@ -122,6 +123,7 @@ def _plot(path: Path, resource: str, unit: str, values: list[float], accuracy: l
     atomic_write_bytes(path, buffer.getvalue())
 
 
+@claims(files=('out', 'plot'))
 def pareto(
     estimator: EstimatorOpt,
     lut: Annotated[Path, typer.Option("--lut", "-l", help="binas.lut/1 file of the resource on the x axis.")],
