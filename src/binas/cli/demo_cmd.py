@@ -14,7 +14,7 @@ from binas.io import load_yaml, read_text
 
 
 def _config(path: Path | None, **overrides: Any):
-    from binas.demo import DemoConfig
+    from binas.demo import DemoConfig, check_demo_config
 
     values: dict[str, Any] = {}
     if path is not None:
@@ -27,11 +27,13 @@ def _config(path: Path | None, **overrides: Any):
         raise BinasError(f"unknown demo option(s) {unknown} (known: {sorted(known)})")
     defaults = DemoConfig()
     if "supernet" in values:  # merge over the default training settings
+        if not isinstance(values["supernet"] or {}, dict):
+            raise BinasError(f"demo config {path}: 'supernet' must be a mapping of training options")
         values["supernet"] = {**defaults.supernet, **(values["supernet"] or {})}
-    if "budget_quantiles" in values:
+    if isinstance(values.get("budget_quantiles"), list):
         values["budget_quantiles"] = tuple(values["budget_quantiles"])
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return DemoConfig(**values)
+    return check_demo_config(DemoConfig(**values))
 
 
 @claims(dirs=('out',))
