@@ -141,7 +141,7 @@ def read_bytes(path: str | Path, what: str = "file", limit: int = MAX_BINARY_BYT
         raise FileFormatError(f"{what} {path} does not exist") from None
     except OSError as exc:
         raise FileFormatError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
             raise FileFormatError(f"{what} {path} is a folder, not a file")
@@ -149,6 +149,10 @@ def read_bytes(path: str | Path, what: str = "file", limit: int = MAX_BINARY_BYT
             raise FileFormatError(f"{what} {path} is not a regular file (a FIFO or device?)")
         if st.st_size > limit:
             raise FileFormatError(f"{what} {path} is {st.st_size:,} bytes, more than the {limit:,} binas reads")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
         try:
             data = f.read(limit + 1)
         except OSError as exc:

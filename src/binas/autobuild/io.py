@@ -82,11 +82,11 @@ def load_autobuild(path: str | Path, space: SearchSpace) -> AutoBuildPredictor:
     if obj.get("space_hash") != space.space_hash:
         raise FileFormatError(f"{where} was made for space {obj.get('space')!r} (hash {obj.get('space_hash')}), "
                               f"not for {space.name!r} (hash {space.space_hash})")
+    weights = _read_weights(path, obj, where)
     config = _config(obj.get("config"), where)
     vocab = GraphVocab.from_json(obj.get("vocab"), where)
     vocab.check_space(space)
     target = obj.get("target") if isinstance(obj.get("target"), dict) else {}
-    weights = _read_weights(path, obj, where)
     try:
         net = build_fitting(lambda: AutoBuildNet(vocab.cardinalities, config.dim, config.hidden, config.hops),
                             weights, f"the weights of {where}")
