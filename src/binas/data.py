@@ -290,12 +290,16 @@ def _read_image_folder(folder: Path, image_size: int | None) -> tuple[torch.Tens
     arrays, labels = [], []
     for label, cls in enumerate(classes):
         for path in sorted((folder / cls).iterdir()):
+            if not path.is_file():  # sub-folders, FIFOs, sockets: never opened (a FIFO would block)
+                continue
             try:
                 with Image.open(path) as img:
                     img = img.convert("RGB")
                     if image_size:
                         img = img.resize((image_size, image_size))
                     arrays.append(np.asarray(img, dtype=np.uint8))
+            except Image.DecompressionBombError:
+                raise DataError(f"imagefolder: {path} is larger than Pillow's safety limit") from None
             except OSError:
                 continue  # not an image (e.g. a README): skipped
             labels.append(label)

@@ -84,6 +84,8 @@ def finetune(
     train_subset: Annotated[Optional[int], typer.Option(help="Use only this many training images.")] = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Random crop and flip.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of data order, augmentation and dropout.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Write the resumable checkpoint "
+                                "every N steps.")] = 100,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --out (with the same "
                       "settings; any changed one is refused).")] = False,
     json_out: JsonOption = False,
@@ -95,7 +97,7 @@ def finetune(
 
     cfg = FinetuneConfig(data=data, data_dir=data_dir, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                          lr=lr, kd_weight=kd_weight, ema_decay=ema_decay, train_subset=train_subset, augment=augment,
-                         seed=seed).validate()
+                         seed=seed, checkpoint_every=checkpoint_every).validate()
     supernet = load_supernet(run)
     _, architecture = load_architecture(arch, supernet.space)
     with claim_outputs(dirs={"--out": out}):
