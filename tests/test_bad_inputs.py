@@ -33,17 +33,7 @@ from binas.train.finetune import FinetuneConfig, finetune
 
 runner = CliRunner()
 
-TINY = """
-name: bad-inputs
-input_size: 8
-in_channels: 1
-num_classes: 4
-stem: {out_channels: 8, kernel_size: 3, stride: 1, activation: hswish}
-stages:
-  - {out_channels: 8, stride: 2, activation: relu, depths: [1, 2], choices: [skip, e2k3, e2k3se]}
-  - {out_channels: 16, stride: 1, activation: hswish, depths: [1, 2], choices: [e1k3, e3k5se]}
-head: {features: 16, activation: hswish, dropout: 0.1}
-"""
+TINY = (Path(__file__).parent / "data" / "tiny-8px.yaml").read_text()
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefg", "bcdefgh"))
 
@@ -96,7 +86,7 @@ def w(tmp_path_factory) -> Path:
     (w / "pathspace_lut.json").write_text(json.dumps({**lut_obj, "space": "/etc/passwd"}))
     (w / "threads_lut.json").write_text(json.dumps({**lut_obj, "meta": {**lut_obj["meta"], "backend": "torch",
                                                                          "threads": 10**9}}))
-    base = {"format": "binas.estimator/1", "space": "bad-inputs", "space_hash": space.space_hash,
+    base = {"format": "binas.estimator/1", "space": "train-test", "space_hash": space.space_hash,
             "parameters": {}, "weights_sha256": "0" * 64}
     (w / "up_est.json").write_text(json.dumps({**base, "kind": "mlp", "weights": "../../x"}))
     (w / "abs_est.json").write_text(json.dumps({**base, "kind": "mlp", "weights": "/etc/passwd"}))

@@ -356,6 +356,8 @@ def _lock(path: Path, option: str) -> tuple[int, Path]:
                 raise OutputError(f"{option} {path} is being written by another binas process"
                                   f"{f' (pid {holder})' if holder else ''}: wait for it or choose another "
                                   f"{option}") from None
+            if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL):
+                return os.open(lock, os.O_RDONLY), lock  # a file system without locks: write unlocked
             raise OutputError(f"cannot lock {option} {path}: {exc.strerror or exc}") from None
         try:
             same = os.fstat(fd).st_ino == os.stat(lock).st_ino  # not unlinked by the previous holder
