@@ -5,8 +5,8 @@
 
 For each job (``supernet train``, ``lut measure``, ``estimator build``, ``finetune``, ``demo``) it runs
 an uninterrupted reference, then the same command again into another folder, killed with SIGKILL after
-a random delay (uniform over 0.3 s .. 60% of the reference's duration, so kills land anywhere from
-start-up to the final writes) until it has been killed while running as many times as asked,
+a random delay after its start-up (uniform over 0 .. 80% of the reference's work time, counted from
+the moment the command has claimed its output, so kills land anywhere in the work and its writes) until it has been killed while running as many times as asked,
 re-running it (with ``--resume`` where the command has one and something to resume), then once more
 to completion. After every kill every artifact present
 must be valid (JSON parses, safetensors load); after completion there must be no temporary or lock
@@ -148,19 +148,30 @@ def _outputs(work: Path, name: str) -> tuple[Path, Path]:
     return work / f"ref-{name}", work / f"killed-{name}"
 
 
+def _wait_claimed(proc: subprocess.Popen, out: Path) -> float:
+    """Seconds until the command has claimed ``out`` (its lock file exists: start-up is over)."""
+    lock, t0 = out.parent / f".{out.name}.lock", time.perf_counter()
+    while not lock.exists() and proc.poll() is None:
+        time.sleep(0.01)
+    return time.perf_counter() - t0
+
+
 def run_job(name: str, job: dict[str, Any], work: Path, kills: int, rng: random.Random) -> dict[str, Any]:
     ref, out = _outputs(work, name)
+    proc = subprocess.Popen(_argv(job, ref, False), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    startup = _wait_claimed(proc, ref)
     started = time.perf_counter()
-    done = subprocess.run(_argv(job, ref, False), capture_output=True, text=True, env=ENV)
-    assert done.returncode == 0, done.stderr[-2000:]
-    duration = time.perf_counter() - started
+    _, err = proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    duration = time.perf_counter() - started  # the work after start-up (imports, argument checks)
     log, corrupt_seen, temps_seen = [], [], 0
     attempts = 0
     while sum(e["killed_while_running"] for e in log) < kills and attempts < 3 * kills:
         attempts += 1
-        delay = rng.uniform(0.3, max(0.6, 0.6 * duration))
+        delay = rng.uniform(0.0, 0.8 * duration)
         resume = _marker(job, out)
         proc = subprocess.Popen(_argv(job, out, resume), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+        _wait_claimed(proc, out)
         try:
             proc.wait(timeout=delay)
             landed = False
@@ -177,7 +188,7 @@ def run_job(name: str, job: dict[str, Any], work: Path, kills: int, rng: random.
             break  # the job completed before its kill: nothing left to interrupt
     final = subprocess.run(_argv(job, out, _marker(job, out)), capture_output=True, text=True, env=ENV)
     corrupt, temps = check_artifacts(out)
-    result = {"job": name, "reference_s": round(duration, 1), "kills": sum(e["killed_while_running"] for e in log),
+    result = {"job": name, "reference_startup_s": round(startup, 1), "reference_work_s": round(duration, 1), "kills": sum(e["killed_while_running"] for e in log),
               "runs_started": len(log), "final_exit": final.returncode,
               "corrupt_artifacts": corrupt_seen + corrupt, "temporary_files_after_kills": temps_seen,
               "stale_files_after_completion": temps, "log": log}
