@@ -149,9 +149,14 @@ def _outputs(work: Path, name: str) -> tuple[Path, Path]:
 
 
 def _wait_claimed(proc: subprocess.Popen, out: Path) -> float:
-    """Seconds until the command has claimed ``out`` (its lock file exists: start-up is over)."""
+    """Seconds until the command has claimed ``out`` (its lock holds its PID: start-up is over)."""
     lock, t0 = out.parent / f".{out.name}.lock", time.perf_counter()
-    while not lock.exists() and proc.poll() is None:
+    while proc.poll() is None:  # a killed run leaves its lock file: wait for this process's PID in it
+        try:
+            if lock.read_text().strip() == str(proc.pid):
+                break
+        except OSError:
+            pass
         time.sleep(0.01)
     return time.perf_counter() - t0
 
