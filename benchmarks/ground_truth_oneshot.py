@@ -1,7 +1,8 @@
 """One-shot accuracy of every ground-truth architecture on a supernet, with and without BN recalibration.
 
-For each distinct architecture of the ground-truth file: the child is extracted from the supernet
-with its weights and BN statistics (``oneshot``), then its BN statistics are recomputed on
+For each planned architecture of the ground truth (and any other in its data file): the child is
+extracted from the supernet with its weights and BN statistics (``oneshot``), then its BN statistics
+are recomputed on
 ``--calib`` training images (``oneshot_bn``); both are evaluated on the first ``--test-images``
 test images. Results go to ``docs/ground-truth/oneshot-LABEL.json``, rewritten atomically after
 every architecture, so a killed run resumes where it stopped.
@@ -27,7 +28,8 @@ from binas.nn.supernet import extract_child, load_supernet
 from binas.standalone import evaluate_top1
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ground_truth import DEFAULT_OUT, read_lines  # noqa: E402
+from ground_truth import DEFAULT_EXTRA, DEFAULT_OUT, architectures, read_lines  # noqa: E402
+from binas.codec import format_timm  # noqa: E402
 
 FORMAT = "binas.ground-truth-oneshot/1"
 
@@ -53,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="default: docs/ground-truth/oneshot-LABEL.json")
     p.add_argument("--test-images", type=int, default=2000)
     p.add_argument("--calib", type=int, default=1000, help="training images for BN recalibration")
+    p.add_argument("--samples", type=int, default=104, help="as in ground_truth.py (the planned architectures)")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -64,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     train = load_data("fashion-mnist", "train", args.data_dir)
     calib_idx = np.random.default_rng(0xCA1B).permutation(len(train))[: args.calib]
     calib = train.normalize(train.images[torch.as_tensor(calib_idx)])
-    archs = sorted({r["arch"] for r in read_lines(args.ground_truth)})
+    planned = [format_timm(space, a) for _, a in architectures(space, args.samples, DEFAULT_EXTRA)]
+    archs = list(dict.fromkeys(planned + sorted({r["arch"] for r in read_lines(args.ground_truth)})))
     result = read_json(out, "one-shot file") if out.exists() else {
         "format": FORMAT, "label": args.label, "supernet": str(args.supernet), "space_hash": space.space_hash,
         "test_images": args.test_images, "calib_images": args.calib, "archs": {}}
