@@ -5,7 +5,7 @@
 
 For each job (``supernet train``, ``lut measure``, ``estimator build``, ``finetune``, ``demo``) it runs
 an uninterrupted reference, then the same command again into another folder, killed with SIGKILL after
-a random delay after its start-up (uniform over 0 .. 80% of the reference's work time, counted from
+a random delay after its start-up (uniform over 5..100% of 1/(kills + 1) of the reference's work time, from
 the moment the command has claimed its output, so kills land anywhere in the work and its writes) until it has been killed while running as many times as asked,
 re-running it (with ``--resume`` where the command has one and something to resume), then once more
 to completion. After every kill every artifact present
@@ -173,7 +173,7 @@ def run_job(name: str, job: dict[str, Any], work: Path, kills: int, rng: random.
     attempts = 0
     while sum(e["killed_while_running"] for e in log) < kills and attempts < 3 * kills:
         attempts += 1
-        delay = rng.uniform(0.0, 0.8 * duration)
+        delay = rng.uniform(0.05, 1.0) * duration / (kills + 1)  # a slice of the work left
         resume = _marker(job, out)
         proc = subprocess.Popen(_argv(job, out, resume), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
         _wait_claimed(proc, out)
