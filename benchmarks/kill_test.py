@@ -4,14 +4,15 @@
         [--kills supernet=6,lut=5,estimator=5,finetune=5,demo=3]
 
 For each job (``supernet train``, ``lut measure``, ``estimator build``, ``finetune``, ``demo``) it runs
-an uninterrupted reference, then the same command again into another folder, killed with SIGKILL after
-a random delay after its start-up (uniform over 5..100% of 1/(kills + 1) of the reference's work time, from
-the moment the command has claimed its output, so kills land anywhere in the work and its writes) until it has been killed while running as many times as asked,
-re-running it (with ``--resume`` where the command has one and something to resume), then once more
-to completion. After every kill every artifact present
-must be valid (JSON parses, safetensors load); after completion there must be no temporary or lock
-file, and the result must equal the reference (bit-identical weights/estimator; the LUT's timings
-cannot repeat, so it is only checked to be complete and valid). Writes a JSON summary.
+an uninterrupted reference, then the same command into another folder, killed with SIGKILL at a
+random moment of its work (counted from when it has claimed its output, i.e. after start-up; uniform
+over 5-100% of 1/(kills + 1) of the reference's work time, so each kill interrupts a slice of what is
+left, including its writes), re-running it (with ``--resume`` where the command has one and there is
+something to resume) until it has been killed while running as often as asked, then once more to
+completion. After every kill every artifact present must be valid (JSON parses, safetensors load);
+after completion there must be no temporary or lock file, and the result must equal the reference
+(bit-identical weights/estimator; LUT timings cannot repeat, so the LUT is only checked to be complete
+and valid). Writes a JSON summary.
 """
 
 from __future__ import annotations
