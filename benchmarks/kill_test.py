@@ -48,13 +48,13 @@ latency_repeats: 2
 """
 
 
-def jobs(work: Path) -> dict[str, dict[str, Any]]:
+def jobs(work: Path, steps: tuple[int, int] = (40, 60)) -> dict[str, dict[str, Any]]:
     """name -> {"cmd": argv with OUT, "resume": flag or None, "ref_out": path, "compare": kind}."""
     space = str(work / "tiny.yaml")
     ref_run = str(work / "ref-supernet")
     return {
         "supernet": {"cmd": ["supernet", "train", "--space", space, "--data", "synthetic", "--batch-size", "16",
-                             "--max-steps", "40", "--checkpoint-every", "3", "--seed", "2", "--out", "OUT", "--json"],
+                             "--max-steps", str(steps[0]), "--checkpoint-every", "3", "--seed", "2", "--out", "OUT", "--json"],
                      "resume": "--resume", "marker": "checkpoint.safetensors", "compare": "supernet"},
         "lut": {"cmd": ["lut", "measure", "--space", space, "--repeats", "40", "--warmup", "1", "--out", "OUT",
                         "--json"], "resume": None, "marker": None, "compare": "lut"},
@@ -62,7 +62,7 @@ def jobs(work: Path) -> dict[str, dict[str, Any]]:
                               "--batch-size", "10", "--out", "OUT", "--json"],
                       "resume": "--resume", "marker": "OUT.partial.json", "compare": "bytes"},
         "finetune": {"cmd": ["finetune", "--run", ref_run, "--arch", str(work / "arch.json"), "--data", "synthetic",
-                             "--batch-size", "16", "--max-steps", "60", "--checkpoint-every", "4", "--out", "OUT",
+                             "--batch-size", "16", "--max-steps", str(steps[1]), "--checkpoint-every", "4", "--out", "OUT",
                              "--json"], "resume": "--resume", "marker": "finetune_checkpoint.safetensors",
                      "compare": "model"},
         "demo": {"cmd": ["demo", "--data", "synthetic", "--config", str(work / "demo.yaml"), "--out", "OUT",
@@ -162,7 +162,8 @@ def _wait_claimed(proc: subprocess.Popen, out: Path) -> float:
     return time.perf_counter() - t0
 
 
-def run_job(name: str, job: dict[str, Any], work: Path, kills: int, rng: random.Random) -> dict[str, Any]:
+def run_job(name: str, job: dict[str, Any], work: Path, kills: int, rng: random.Random,
+            window: tuple[float, float] | None = None) -> dict[str, Any]:
     ref, out = _outputs(work, name)
     proc = subprocess.Popen(_argv(job, ref, False), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
     startup = _wait_claimed(proc, ref)
@@ -174,7 +175,8 @@ def run_job(name: str, job: dict[str, Any], work: Path, kills: int, rng: random.
     attempts = 0
     while sum(e["killed_while_running"] for e in log) < kills and attempts < 3 * kills:
         attempts += 1
-        delay = rng.uniform(0.05, 1.0) * duration / (kills + 1)  # a slice of the work left
+        # default: a slice of the work left; --window LO,HI: that fraction of the whole work (later kills)
+        delay = rng.uniform(*window) * duration if window else rng.uniform(0.05, 1.0) * duration / (kills + 1)
         resume = _marker(job, out)
         proc = subprocess.Popen(_argv(job, out, resume), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
         _wait_claimed(proc, out)
@@ -211,7 +213,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/kill-test"))
     parser.add_argument("--out", type=Path, default=Path("docs/kill-test.json"))
     parser.add_argument("--kills", default="supernet=6,lut=5,estimator=5,finetune=5,demo=3")
+    parser.add_argument("--window", default=None, help="LO,HI: kill at a uniform fraction of the reference's "
+                        "work time (default: a slice of 1/(kills + 1))")
+    parser.add_argument("--steps", default="40,60", help="max steps of the supernet and finetune jobs")
     args = parser.parse_args()
+    window = tuple(float(v) for v in args.window.split(",")) if args.window else None
+    steps = tuple(int(v) for v in args.steps.split(","))
     counts = {k: int(v) for k, v in (item.split("=") for item in args.kills.split(","))}
     work = args.work.resolve()
     if (work / "tiny.yaml").is_file():  # a previous run of this script: start clean
@@ -225,14 +232,15 @@ def main() -> None:
     space = load_space(work / "tiny.yaml")
     (work / "arch.json").write_text(json.dumps(arch_to_json(space, space.heaviest)))
     rng = random.Random(args.seed)
-    all_jobs = jobs(work)
+    all_jobs = jobs(work, steps)
     results = []
     for name in ("supernet", "lut", "estimator", "finetune", "demo"):
         if counts.get(name):
-            res = run_job(name, all_jobs[name], work, counts[name], rng)
+            res = run_job(name, all_jobs[name], work, counts[name], rng, window)
             print(json.dumps({k: v for k, v in res.items() if k != "log"}), flush=True)
             results.append(res)
-    summary = {"machine": "see docs/reliability.md", "seed": args.seed,
+    summary = {"machine": "see docs/reliability.md", "seed": args.seed, "args": vars(args) | {"work": str(work),
+                                                                                               "out": str(args.out)},
                "total_kills": sum(r["kills"] for r in results),
                "corrupt_artifacts": sum(len(r["corrupt_artifacts"]) for r in results),
                "stale_files_after_completion": sum(len(r["stale_files_after_completion"]) for r in results),
