@@ -62,7 +62,7 @@ def jobs(work: Path, steps: tuple[int, int] = (40, 60)) -> dict[str, dict[str, A
                               "--batch-size", "10", "--out", "OUT", "--json"],
                       "resume": "--resume", "marker": "OUT.partial.json", "compare": "bytes"},
         "finetune": {"cmd": ["finetune", "--run", ref_run, "--arch", str(work / "arch.json"), "--data", "synthetic",
-                             "--batch-size", "16", "--max-steps", str(steps[1]), "--checkpoint-every", "4", "--out", "OUT",
+                             "--batch-size", "16", "--epochs", "100", "--max-steps", str(steps[1]), "--checkpoint-every", "4", "--out", "OUT",
                              "--json"], "resume": "--resume", "marker": "finetune_checkpoint.safetensors",
                      "compare": "model"},
         "demo": {"cmd": ["demo", "--data", "synthetic", "--config", str(work / "demo.yaml"), "--out", "OUT",
