@@ -54,7 +54,8 @@ def jobs(work: Path, steps: tuple[int, int] = (40, 60)) -> dict[str, dict[str, A
     ref_run = str(work / "ref-supernet")
     return {
         "supernet": {"cmd": ["supernet", "train", "--space", space, "--data", "synthetic", "--batch-size", "16",
-                             "--max-steps", str(steps[0]), "--checkpoint-every", "3", "--seed", "2", "--out", "OUT", "--json"],
+                             "--max-steps", str(steps[0]), "--checkpoint-every", "3", "--seed", "2", "--out", "OUT",
+                             "--json"],
                      "resume": "--resume", "marker": "checkpoint.safetensors", "compare": "supernet"},
         "lut": {"cmd": ["lut", "measure", "--space", space, "--repeats", "40", "--warmup", "1", "--out", "OUT",
                         "--json"], "resume": None, "marker": None, "compare": "lut"},
@@ -62,7 +63,8 @@ def jobs(work: Path, steps: tuple[int, int] = (40, 60)) -> dict[str, dict[str, A
                               "--batch-size", "10", "--out", "OUT", "--json"],
                       "resume": "--resume", "marker": "OUT.partial.json", "compare": "bytes"},
         "finetune": {"cmd": ["finetune", "--run", ref_run, "--arch", str(work / "arch.json"), "--data", "synthetic",
-                             "--batch-size", "16", "--epochs", "100", "--max-steps", str(steps[1]), "--checkpoint-every", "4", "--out", "OUT",
+                             "--batch-size", "16", "--epochs", "100", "--max-steps", str(steps[1]),
+                             "--checkpoint-every", "4", "--out", "OUT",
                              "--json"], "resume": "--resume", "marker": "finetune_checkpoint.safetensors",
                      "compare": "model"},
         "demo": {"cmd": ["demo", "--data", "synthetic", "--config", str(work / "demo.yaml"), "--out", "OUT",
@@ -196,7 +198,8 @@ def run_job(name: str, job: dict[str, Any], work: Path, kills: int, rng: random.
             break  # the job completed before its kill: nothing left to interrupt
     final = subprocess.run(_argv(job, out, _marker(job, out)), capture_output=True, text=True, env=ENV)
     corrupt, temps = check_artifacts(out)
-    result = {"job": name, "reference_startup_s": round(startup, 1), "reference_work_s": round(duration, 1), "kills": sum(e["killed_while_running"] for e in log),
+    result = {"job": name, "reference_startup_s": round(startup, 1), "reference_work_s": round(duration, 1),
+              "kills": sum(e["killed_while_running"] for e in log),
               "runs_started": len(log), "final_exit": final.returncode,
               "corrupt_artifacts": corrupt_seen + corrupt, "temporary_files_after_kills": temps_seen,
               "stale_files_after_completion": temps, "log": log}
