@@ -146,10 +146,15 @@ def fit(
                      "quadratic (default: chosen by leave-one-out).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs of mlp/autobuild "
                       "(default: the predictor's own, 300 for mlp).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="MLP random state.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="MLP random state / ensemble bootstrap seed.")] = 0,
+    members: Annotated[int, typer.Option("--members", help="Bootstrap members of --kind ensemble.")] = 20,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit a predictor on measured architectures; bilinear-expressible kinds are searchable exactly."""
+    """Fit a predictor on measured architectures; bilinear-expressible kinds are searchable exactly.
+
+    auto chooses linear vs bilinear features and the ridge strength by leave-one-out error; ensemble
+    adds bootstrap members whose spread is reported with every search answer.
+    """
     from binas.estimator.pipeline import eval_samples, fit_samples
     from binas.estimator.samples import read_samples
     from binas.estimator.store import save_predictor
@@ -161,17 +166,25 @@ def fit(
     sp = load_space(space)
     data = read_samples(samples, sp)
     params = {"random_state": seed, "epochs": epochs} if kind in ("mlp", "autobuild") else {"ridge": ridge}
+    if kind == "ensemble":
+        params.update(members=members, random_state=seed)
     pred = fit_samples(sp, data, kind, **params)
     save_predictor(pred, out)
     train, _, _ = eval_samples(pred, data)
     result = {"out": str(out), "kind": kind, "n": len(data), "train": train}
     if hasattr(pred, "ridge_"):
         result["ridge"] = pred.ridge_
+    if hasattr(pred, "fit_info"):
+        result["fit"] = pred.fit_info()
     if json_out:
         print_json(result)
         return
     out_console.print(f"wrote {out}: {kind} predictor fitted on {len(data)} samples "
                       f"(training Kendall-tau {train['kendall_tau']:.3f})")
+    if "fit" in result:
+        info = result["fit"]
+        out_console.print(f"chosen by leave-one-out: {info['features']} features, interaction scale "
+                          f"{info['interaction_scale']:g}, ridge {info['ridge']:g} (LOO MSE {info['loo_mse']:.4g})")
 
 
 @app.command("eval")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -10,17 +11,23 @@ import typer
 from rich.table import Table
 
 from binas.cli.common import err_console, out_console, parse_max, print_json
+from binas.cli.verify_opts import (DEFAULT_CALIBRATION_IMAGES, DEFAULT_VERIFY_IMAGES, CalibrationOpt,
+                                   MinDistanceOpt, VerifyDataDirOpt, VerifyDataOpt, VerifyImagesOpt, VerifyOpt,
+                                   VerifyOptions, VerifyRunOpt, VerifySupernetOpt, VerifyWithOpt, candidate_json,
+                                   make_verifier, min_distance_for)
 from binas.codec import arch_to_json
 from binas.io import atomic_write_bytes, atomic_write_json
 from binas.search import DEFAULT_SOLVER, SOLVERS, build_problem, pareto_front, run_solver
 from binas.search.inputs import load_any_search_inputs, load_search_inputs
 from binas.search.problem import SearchError, SearchProblem, format_amount
 from binas.search.result import STATUS_BUDGET_EXCEEDED, SearchResult
+from binas.estimator.shrinkage import ensemble_spread_fn
 from binas.space import Architecture
 
 __all__ = ["pareto", "search"]
 
 EXIT_BUDGET_EXCEEDED = 3
+SURROGATE_TOP_K = 20  # surrogate candidates re-ranked by a non-bilinear predictor without --verify
 
 EstimatorOpt = Annotated[Path, typer.Option("--estimator", "-e", help="binas.estimator/1 JSON file.")]
 SpaceOpt = Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML file "
@@ -32,10 +39,19 @@ def _predicted(accuracy: float, resources: dict[str, float]) -> dict[str, float]
     return {"accuracy": accuracy, **resources}
 
 
+def _units(problem: SearchProblem) -> dict[str, str]:
+    return {r.name: r.unit for r in problem.resources}
+
+
+def _budgets(problem: SearchProblem) -> dict[str, dict[str, Any]]:
+    return {r.name: {"max": r.budget, "unit": r.unit} for r in problem.constrained}
+
+
 def _result_json(problem: SearchProblem, result: SearchResult, provenance: dict[str, Any]) -> dict[str, Any]:
     predicted = _predicted(result.objective, result.resources)
     obj = {"arch": arch_to_json(problem.space, result.architecture, predicted=predicted, provenance=provenance),
-           "predicted": predicted, "seconds": result.seconds, "solver": result.solver,
+           "predicted": predicted, "units": _units(problem), "budgets": _budgets(problem),
+           "seconds": result.seconds, "solver": result.solver,
            "status": result.status, "message": result.message, "gap": result.gap}
     if result.alternatives:
         obj["top"] = [{"arch": arch_to_json(problem.space, result.architecture), "predicted": predicted}] + [
@@ -44,24 +60,88 @@ def _result_json(problem: SearchProblem, result: SearchResult, provenance: dict[
     return obj
 
 
-def _show_arch(problem: SearchProblem, arch: Architecture, accuracy: float, resources: dict[str, float]) -> None:
+def _show_arch(problem: SearchProblem, arch: Architecture, accuracy: float, resources: dict[str, float],
+               label: str = "predicted") -> None:
     for s, (d, blocks) in enumerate(zip(arch.depths, arch.blocks)):
         out_console.print(f"  stage {s + 1}: depth {d}: {' '.join(blocks)}")
     parts = [f"accuracy {accuracy:.6g}"]
     for r in problem.resources:
         budget = f" (budget {format_amount(r.budget, r.unit)})" if r.budget is not None else ""
         parts.append(f"{r.name} {format_amount(resources[r.name], r.unit)}{budget}")
-    out_console.print("  predicted " + ", ".join(parts))
+    out_console.print(f"  {label} " + ", ".join(parts))
 
 
-def _show_result(problem: SearchProblem, result: SearchResult, timm: str) -> None:
+def _show_result(problem: SearchProblem, result: SearchResult, timm: str, verified: bool = False) -> None:
     gap = f", gap {result.gap:.2g}" if result.gap is not None else ""
     out_console.print(f"[bold]{result.solver}[/]: {result.status} in {result.seconds:.3f} s{gap}")
     _show_arch(problem, result.architecture, result.objective, result.resources)
     out_console.print(f"  timm: {timm}")
+    if verified:  # the candidates are listed with both opinions instead
+        return
     for rank, (arch, acc, res) in enumerate(result.alternatives, start=2):
         out_console.print(f"[bold]#{rank}[/]")
         _show_arch(problem, arch, acc, res)
+
+
+def _pm(value: float | None) -> str:
+    return "" if value is None else f" +- {value:.3g}"
+
+
+def _show_verified(problem: SearchProblem, report: dict[str, Any]) -> None:
+    out_console.print(f"verified the top {len(report['candidates'])} networks (min distance "
+                      f"{report['min_distance']}) with {report['verifier']} in {report['seconds']:.3f} s:")
+    for i, c in enumerate(report["candidates"]):
+        mark = "[bold]*[/]" if i == report["chosen"] else " "
+        res = ", ".join(f"{k} {format_amount(v, c['units'][k])}" for k, v in c["resources"].items())
+        out_console.print(f" {mark} #{c['rank']}: estimated {c['estimated']:.5g}{_pm(c['estimated_spread'])}, "
+                          f"verified {c['verified']:.5g}{_pm(c['verified_stderr'])}; {res}")
+
+
+def _verify(problem: SearchProblem, result: SearchResult, verifier: Any, min_distance: int,
+            spread: Any) -> tuple[SearchResult, dict[str, Any]]:
+    """Re-score the result's networks; the best verified one becomes the result."""
+    import time
+
+    from binas.search.verify import verify_result
+
+    started = time.perf_counter()
+    candidates, best, verdict_extra = verify_result(problem, result, verifier)
+    units = _units(problem)
+    spreads = spread([c.architecture for c in candidates]) if spread is not None else [None] * len(candidates)
+    report = {"verifier": verifier.name, "min_distance": min_distance, "chosen": best,
+              "candidates": [candidate_json(problem.space, c, units, None if v is None else float(v))
+                             for c, v in zip(candidates, spreads)],
+              "seconds": time.perf_counter() - started}
+    if verdict_extra:
+        report["details"] = verdict_extra
+    win = candidates[best]
+    rest = tuple((c.architecture, c.estimated, c.resources) for i, c in enumerate(candidates) if i != best)
+    chosen = replace(result, architecture=win.architecture, objective=win.estimated, resources=win.resources,
+                     alternatives=rest, message=f"best of {len(candidates)} verified networks: estimated "
+                     f"{win.estimated:.6g}, verified {win.verified:.6g}{_pm(win.verified_stderr)}")
+    return chosen, report
+
+
+def _search_inputs(estimator: Path, lut: list[Path], space: str | None, samples: Path | None, seed: int,
+                   solver: str) -> tuple[Any, Any, Any]:
+    """``(inputs, surrogate form or None, predictor verifier of a non-bilinear file or None)``."""
+    inputs = load_any_search_inputs(estimator, lut, space)
+    if inputs.score is None or solver != "milp":
+        if samples is not None:
+            raise SearchError("--samples is used only to fit the bilinear surrogate of a non-bilinear predictor")
+        return inputs, None, None
+    from binas.search.surrogate import distill_bilinear, fit_bilinear
+    from binas.search.verify import PredictorVerifier
+
+    kind = inputs.form.kind
+    if samples is not None:
+        from binas.estimator.samples import read_samples
+
+        data = read_samples(samples, inputs.space)
+        form = fit_bilinear(inputs.space, [d.arch for d in data], [d.accuracy for d in data], kind)
+    else:
+        form = distill_bilinear(inputs.space, inputs.score, kind, seed=seed)
+    return inputs, form, PredictorVerifier(inputs.score, f"the predictor {estimator}")
 
 
 def search(
@@ -75,24 +155,60 @@ def search(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the randomised solvers.")] = 0,
     space: SpaceOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the network as binas.arch/1 JSON.")] = None,
+    verify: VerifyOpt = 0,
+    verify_with: VerifyWithOpt = None,
+    min_distance: MinDistanceOpt = None,
+    run: VerifyRunOpt = None,
+    supernet: VerifySupernetOpt = None,
+    data: VerifyDataOpt = None,
+    data_dir: VerifyDataDirOpt = None,
+    verify_images: VerifyImagesOpt = DEFAULT_VERIFY_IMAGES,
+    calibration_images: CalibrationOpt = DEFAULT_CALIBRATION_IMAGES,
+    samples: Annotated[Optional[Path], typer.Option("--samples", help="Measured samples (JSONL) to fit the "
+                       "bilinear surrogate of a non-bilinear predictor on (default: distil it).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Find the most accurate network within every --max budget (exact MILP by default)."""
     budgets = parse_max(max_)
-    inputs = load_any_search_inputs(estimator, lut or [], space)
-    problem = build_problem(inputs.space, inputs.form, inputs.luts, budgets)
+    opts = VerifyOptions(verify, verify_with, run, supernet, data, data_dir, verify_images, calibration_images, seed)
+    inputs, surrogate, own = _search_inputs(estimator, lut or [], space, samples, seed, solver)
+    form = surrogate if surrogate is not None else inputs.form
+    problem = build_problem(inputs.space, form, inputs.luts, budgets)
+    verifier = make_verifier(opts, inputs.space) if opts.enabled else own
+    k = opts.k if opts.enabled else (SURROGATE_TOP_K if own is not None else top_k)  # default K for predictors
+    if verifier is not None and top_k > 1 and not opts.enabled:
+        k = top_k
+    distance = min_distance_for(min_distance, k if verifier is not None else 1)
+    if verifier is not None and solver != "milp":
+        raise SearchError(f"--verify needs --solver milp (the exact top-K); {solver} returns one network")
     if not json_out:
-        err_console.print(f"searching {inputs.space.name} with {solver} ...")
-    result = run_solver(solver, problem, seed=seed, top_k=top_k, score=inputs.score)
+        how = f" (top {k} re-scored by {verifier.name})" if verifier is not None else ""
+        err_console.print(f"searching {inputs.space.name} with {solver}{how} ...")
+    score = None if surrogate is not None else inputs.score
+    result = run_solver(solver, problem, seed=seed, top_k=k, min_distance=distance, score=score)
     if result.architecture is None:
         raise SearchError(result.message)
+    report = None
+    if verifier is not None:
+        result, report = _verify(problem, result, verifier, distance, ensemble_spread_fn(inputs.form, inputs.space))
     provenance = {"solver": solver, "budget": budgets, "estimator": str(estimator),
                   "luts": [str(p) for p in lut or []], "seed": seed}
     obj = _result_json(problem, result, provenance)
+    spread = ensemble_spread_fn(inputs.form, inputs.space)
+    if spread is not None:
+        obj["spread"] = float(spread([result.architecture])[0])
+    if report is not None:
+        obj["verify"] = report
+        win = report["candidates"][report["chosen"]]
+        obj["verified"] = {"accuracy": win["verified"], "stderr": win["verified_stderr"]}
+        if surrogate is not None:
+            obj["surrogate"] = {"kind": surrogate.kind, **surrogate.extra.get("fit", {})}
     if json_out:
         print_json(obj)
     else:
-        _show_result(problem, result, obj["arch"]["timm"])
+        _show_result(problem, result, obj["arch"]["timm"], verified=report is not None)
+        if report is not None:
+            _show_verified(problem, report)
     if result.status == STATUS_BUDGET_EXCEEDED:
         err_console.print(f"[bold red]error:[/] {result.message} (the {solver} solver's final argmax broke the "
                           "budget; use --solver milp or bcfw)", highlight=False, soft_wrap=True)

@@ -11,6 +11,7 @@ re-checked against the LUT sums), so the answer does too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,15 +42,15 @@ class Verifier(Protocol):
 
 
 class PredictorVerifier:
-    """A predictor file as judge; ensembles (``predict_spread``) also give a per-network spread."""
+    """A predictor as judge: ``score(archs)``, and optionally ``spread(archs)`` (an ensemble's spread)."""
 
-    def __init__(self, predictor: Any, name: str) -> None:
-        self.predictor, self.name = predictor, name
+    def __init__(self, score: Callable[[list[Architecture]], np.ndarray], name: str,
+                 spread: Callable[[list[Architecture]], np.ndarray] | None = None) -> None:
+        self.score, self.name, self.spread = score, name, spread
 
     def verify(self, archs: list[Architecture]) -> Verdict:
-        values = np.asarray(self.predictor.predict_archs(archs), dtype=float)
-        spread = getattr(self.predictor, "predict_spread", None)
-        return Verdict(values, None if spread is None else np.asarray(spread(archs), dtype=float))
+        values = np.asarray(self.score(archs), dtype=float)
+        return Verdict(values, None if self.spread is None else np.asarray(self.spread(archs), dtype=float))
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,12 @@ class Candidate:
     rank: int  # 1-based rank under the searched estimator
 
 
-def verify_result(problem: SearchProblem, result: SearchResult, verifier: Verifier) -> tuple[list[Candidate], int]:
+def verify_result(problem: SearchProblem, result: SearchResult,
+                  verifier: Verifier) -> tuple[list[Candidate], int, dict[str, Any]]:
     """Re-score the result's networks (best first) with ``verifier``.
 
     Returns:
-        ``(candidates in the estimator's order, index of the best verified one)``.
+        ``(candidates in the estimator's order, index of the best verified one, verifier details)``.
 
     Raises:
         SearchError: no network to verify, a non-finite verifier score, or a candidate over a budget.
@@ -87,4 +89,4 @@ def verify_result(problem: SearchProblem, result: SearchResult, verifier: Verifi
     out = [Candidate(a, float(acc), dict(res), float(verdict.values[i]),
                      None if verdict.stderr is None else float(verdict.stderr[i]), i + 1)
            for i, (a, acc, res) in enumerate(rows)]
-    return out, int(np.argmax(verdict.values))
+    return out, int(np.argmax(verdict.values)), dict(verdict.extra or {})
