@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 import threading
@@ -23,14 +24,24 @@ _LOCK = threading.RLock()  # descriptor 1 is process-wide: one redirection at a 
 _DEPTH = [0]  # nested uses keep the outermost redirection
 
 
+@functools.lru_cache(maxsize=1)
+def _libc() -> ctypes.CDLL | None:
+    """The C library (looked up once: ``find_library`` runs ``ldconfig``)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name is not None else None
+    except OSError:
+        return None
+
+
 def _flush_c_stdio() -> None:
     """``fflush(NULL)``: push out text the C library (and C++ iostreams synced with it) still buffers."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+    libc = _libc()
+    if libc is None:
         return
     try:
-        ctypes.CDLL(name).fflush(None)
-    except (OSError, AttributeError):  # no usable libc (exotic platforms): nothing buffered we can reach
+        libc.fflush(None)
+    except AttributeError:  # a C library without fflush: nothing buffered we can reach
         pass
 
 
