@@ -187,3 +187,22 @@ def test_json_stdout_is_pure_over_many_budgets(tmp_path, capfd, monkeypatch) -> 
         assert json.loads(result.stdout)["predicted"]["latency"] <= budget
         out, _ = capfd.readouterr()
         assert out == ""  # nothing reached file descriptor 1 behind Python's back
+
+
+def test_pareto_verify_each_selected_front_point(files) -> None:
+    paths, brute, space, form, lut, quad = files
+    args = ["pareto", "-e", paths["est"], "-s", paths["space"], "-l", paths["lat"], "--verify", 4, "--verify-with",
+            paths["quad"], "--points", 3]
+    result = runner.invoke(app, [str(a) for a in args + ["--json"]])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    rows = data["verified"]
+    assert len(rows) == 3 and rows[0]["budget"]["latency"] == data["front"][0]["latency"]
+    for row in rows:
+        budget = row["budget"]["latency"]
+        cands = row["verify"]["candidates"]
+        assert all(c["resources"]["latency"] <= budget for c in cands)
+        assert row["chosen"]["verified"] == max(c["verified"] for c in cands)
+        assert cands[0]["estimated"] == pytest.approx(row["front_accuracy"])  # the front is the exact optimum
+    human = runner.invoke(app, [str(a) for a in args])
+    assert human.exit_code == 0 and "verified best" in human.stdout

@@ -7,6 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -238,37 +239,80 @@ def _plot(path: Path, resource: str, unit: str, values: list[float], accuracy: l
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _verify_front(problem: SearchProblem, front: Any, opts: VerifyOptions, distance: int, points: int,
+                  spread: Any) -> list[dict[str, Any]]:
+    """At ``points`` front networks (evenly spaced), verify the exact top-K under that network's resource."""
+    if points < 1:
+        raise SearchError(f"--points must be at least 1, got {points}")
+    verifier = make_verifier(opts, problem.space)
+    name, n = front.resource, len(front.values)
+    picks = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(points, n))})
+    rows = []
+    for i in picks:
+        budget = float(front.values[i])
+        sub = build_problem(problem.space, problem.accuracy, list(problem.luts), {name: budget})
+        result = run_solver("milp", sub, top_k=opts.k, min_distance=distance)
+        if result.architecture is None:
+            raise SearchError(result.message)
+        chosen, report = _verify(sub, result, verifier, distance, spread)
+        rows.append({"budget": {name: budget}, "front_accuracy": float(front.accuracy[i]),
+                     "chosen": report["candidates"][report["chosen"]], "verify": report})
+    return rows
+
+
 def pareto(
     estimator: EstimatorOpt,
     lut: Annotated[Path, typer.Option("--lut", "-l", help="binas.lut/1 file of the resource on the x axis.")],
     space: SpaceOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the front as JSON.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG plot of the front.")] = None,
+    verify: VerifyOpt = 0,
+    verify_with: VerifyWithOpt = None,
+    min_distance: MinDistanceOpt = None,
+    points: Annotated[int, typer.Option("--points", help="With --verify: front networks (evenly spaced) whose "
+                      "resource is used as a budget for a verified top-K search.")] = 10,
+    run: VerifyRunOpt = None,
+    supernet: VerifySupernetOpt = None,
+    data: VerifyDataOpt = None,
+    data_dir: VerifyDataDirOpt = None,
+    verify_images: VerifyImagesOpt = DEFAULT_VERIFY_IMAGES,
+    calibration_images: CalibrationOpt = DEFAULT_CALIBRATION_IMAGES,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the verification images.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Exact accuracy-vs-resource Pareto front of the whole space (answers every budget at once)."""
+    opts = VerifyOptions(verify, verify_with, run, supernet, data, data_dir, verify_images, calibration_images, seed)
     sp, form, luts = load_search_inputs(estimator, [lut], space)
     problem = build_problem(sp, form, luts)
     front = pareto_front(problem)
     name = front.resource
-    points = [{name: float(v), "accuracy": float(a), "arch": arch_to_json(sp, arch)}
-              for v, a, arch in zip(front.values, front.accuracy, front.architectures)]
-    obj = {"resource": name, "unit": front.unit, "front": points, "seconds": front.seconds}
+    points_json = [{name: float(v), "accuracy": float(a), "arch": arch_to_json(sp, arch)}
+                   for v, a, arch in zip(front.values, front.accuracy, front.architectures)]
+    obj: dict[str, Any] = {"resource": name, "unit": front.unit, "front": points_json, "seconds": front.seconds}
+    if opts.enabled:
+        obj["verified"] = _verify_front(problem, front, opts, min_distance_for(min_distance, opts.k), points,
+                                        ensemble_spread_fn(form, sp))
     if out is not None:
         atomic_write_json(out, obj)
     if plot is not None:
-        _plot(plot, name, front.unit, [p[name] for p in points], [p["accuracy"] for p in points])
+        _plot(plot, name, front.unit, [p[name] for p in points_json], [p["accuracy"] for p in points_json])
     if json_out:
         print_json(obj)
         return
-    table = Table(title=f"exact Pareto front: {len(points)} networks in {front.seconds:.3f} s")
+    table = Table(title=f"exact Pareto front: {len(points_json)} networks in {front.seconds:.3f} s")
     table.add_column(f"{name} ({front.unit})", justify="right")
     table.add_column("accuracy", justify="right")
     table.add_column("depths")
-    step = max(1, len(points) // 20)
-    for p in points[::step] + ([points[-1]] if (len(points) - 1) % step else []):
+    step = max(1, len(points_json) // 20)
+    for p in points_json[::step] + ([points_json[-1]] if (len(points_json) - 1) % step else []):
         table.add_row(format_amount(p[name], front.unit), f"{p['accuracy']:.5f}", str(p["arch"]["depths"]))
     out_console.print(table)
+    for row in obj.get("verified", []):
+        c = row["chosen"]
+        out_console.print(f"{name} <= {format_amount(row['budget'][name], front.unit)}: verified best #{c['rank']} of "
+                          f"{len(row['verify']['candidates'])}: estimated {c['estimated']:.5g}, verified "
+                          f"{c['verified']:.5g}{_pm(c['verified_stderr'])}, {name} "
+                          f"{format_amount(c['resources'][name], front.unit)}")
     for path in (out, plot):
         if path is not None:
             err_console.print(f"wrote {path}")
