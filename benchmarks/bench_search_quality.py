@@ -24,6 +24,7 @@ every method returns one network per budget (5 budgets: 10/25/50/75/90% quantile
 - ``evo-mlp``: evolution with that MLP as the score, on the same N measured samples.
 
 Regret = true best under the budget - true value of the returned network (points; 0 is perfect).
+Times are process CPU seconds (robust to a loaded machine).
 """
 
 from __future__ import annotations
@@ -128,24 +129,24 @@ def run_one(space, archs, index, truth, lut_obj, lut, budgets, n, seed) -> dict[
         best = float(truth[lut <= budget].max())
         for kind in ("linear", "bilinear", "auto", "ensemble"):
             problem = build_problem(space, fits[kind].to_form(), [lut_obj], {"latency": budget})
-            t = time.perf_counter()
+            t = time.process_time()
             res = solve_milp(problem)
-            record(f"milp-{kind}", budget, best, res.architecture, time.perf_counter() - t)
+            record(f"milp-{kind}", budget, best, res.architecture, time.process_time() - t)
         problem = build_problem(space, fits["auto"].to_form(), [lut_obj], {"latency": budget})
-        t = time.perf_counter()
+        t = time.process_time()
         top = solve_milp(problem, top_k=K, min_distance=MIN_DISTANCE)
-        t_top = time.perf_counter() - t
+        t_top = time.process_time() - t
         for judge in ("quad", "mlp"):
-            t = time.perf_counter()
+            t = time.process_time()
             cands, chosen, _ = verify_result(problem, top, PredictorVerifier(fits[judge].predict_archs, judge))
-            t_verify = time.perf_counter() - t
+            t_verify = time.process_time() - t
             record(f"verify-{judge}", budget, best, cands[chosen].architecture, t_top + t_verify)
             out.setdefault(f"verify-{judge}-rescore-seconds", []).append(t_verify)
         out.setdefault("top20-seconds", []).append(t_top)
-        t = time.perf_counter()
+        t = time.process_time()
         evo = evolve(space, fits["mlp"].predict_archs, make_resources(space, [lut_obj], {"latency": budget}),
                      seed=seed, config=EVOLUTION)
-        record("evo-mlp", budget, best, evo.architecture, time.perf_counter() - t)
+        record("evo-mlp", budget, best, evo.architecture, time.process_time() - t)
     return out
 
 
@@ -167,7 +168,7 @@ def main() -> None:
     ns, seeds, quantiles = ((50,), 1, (0.25, 0.75)) if args.quick else ((50, 100, 300), args.seeds, QUANTILES)
     budgets = [float(np.quantile(lut, q)) for q in quantiles]
     rows = []
-    started = time.perf_counter()
+    started = time.process_time()
     for name, truth in truths.items():
         for n in ns:
             merged: dict[str, list] = {}
@@ -183,9 +184,9 @@ def main() -> None:
                 rows.append({"truth": name, "n": n, "method": method, "mean_regret": float(reg.mean()),
                              "max_regret": float(reg.max()), "feasible": f"{sum(v['feasible'] for v in vals)}/{len(vals)}",
                              "median_seconds": float(np.median([v["seconds"] for v in vals]))})
-            print(f"{name} N={n} done ({time.perf_counter() - started:.0f} s)", flush=True)
+            print(f"{name} N={n} done ({time.process_time() - started:.0f} s)", flush=True)
     result = {"networks": len(archs), "budgets": budgets, "seeds": seeds, "noise_sd": NOISE, "k": K,
-              "min_distance": MIN_DISTANCE, "rows": rows, "seconds": time.perf_counter() - started}
+              "min_distance": MIN_DISTANCE, "rows": rows, "seconds": time.process_time() - started}
     atomic_write_json(args.out / "bench_search_quality.json", result)
     for r in rows:
         if "mean_regret" in r:

@@ -21,7 +21,8 @@ from binas.search.problem import SearchError, SearchProblem
 from binas.search.result import SearchResult
 from binas.space import Architecture
 
-__all__ = ["Candidate", "PredictorVerifier", "Verdict", "Verifier", "verify_result"]
+__all__ = ["Candidate", "PredictorVerifier", "Verdict", "Verifier", "diversified", "verify_candidates",
+           "verify_result"]
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,17 @@ def verify_result(problem: SearchProblem, result: SearchResult,
     if result.architecture is None:
         raise SearchError(result.message)
     rows = [(result.architecture, result.objective, result.resources)] + list(result.alternatives)
-    archs = [a for a, _, _ in rows]
-    for arch in archs:  # the MILP re-checked them already; an answer over a budget is never returned
+    for arch, _, _ in rows:  # the MILP re-checked them already; an answer over a budget is never returned
         broken = problem.violations(problem.evaluate(arch)[1])
         if broken:
             raise SearchError(f"a verification candidate exceeds the {broken[0]} budget (internal error)")
+    return verify_candidates(rows, verifier)
+
+
+def verify_candidates(rows: list[tuple[Architecture, float, dict[str, float]]],
+                      verifier: Verifier) -> tuple[list[Candidate], int, dict[str, Any]]:
+    """Re-score ``(architecture, estimate, resources)`` rows (best estimate first) with ``verifier``."""
+    archs = [a for a, _, _ in rows]
     verdict = verifier.verify(archs)
     if verdict.values.shape != (len(archs),) or not np.isfinite(verdict.values).all():
         raise SearchError(f"the verifier {verifier.name} returned non-finite or misshapen scores")
@@ -90,3 +97,15 @@ def verify_result(problem: SearchProblem, result: SearchResult,
                      None if verdict.stderr is None else float(verdict.stderr[i]), i + 1)
            for i, (a, acc, res) in enumerate(rows)]
     return out, int(np.argmax(verdict.values)), dict(verdict.extra or {})
+
+
+def diversified(archs: list[Architecture], distance: Callable[[Architecture, Architecture], int],
+                min_distance: int, k: int) -> list[int]:
+    """Indices of the first ``k`` networks (in the given order) at ``min_distance`` or more from every earlier pick."""
+    picked: list[int] = []
+    for i, arch in enumerate(archs):
+        if all(distance(arch, archs[j]) >= min_distance for j in picked):
+            picked.append(i)
+            if len(picked) == k:
+                break
+    return picked
