@@ -187,6 +187,32 @@ def fit(
                           f"{info['interaction_scale']:g}, ridge {info['ridge']:g} (LOO MSE {info['loo_mse']:.4g})")
 
 
+@app.command("shrink")
+def shrink(
+    estimator: Annotated[Path, typer.Option("--estimator", help="Contributions estimator (estimator build).")],
+    out: Annotated[Path, typer.Option("--out", help="Shrunk estimator file to write (binas.estimator/1).")],
+    space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML file (default: "
+                     "the one named in the estimator).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Shrink every measured contribution by its standard error (empirical Bayes), same formulas after."""
+    from binas.estimator.eb_shrink import shrink_contributions
+    from binas.estimator.form import load_estimator
+
+    header = read_format(estimator, "binas.estimator/1", "estimator file")
+    sp = load_space(space or str(header.get("space", "")))
+    form, summary = shrink_contributions(load_estimator(estimator, sp), sp)
+    form.save(out)
+    taus = [g["tau"] for g in summary["groups"] if g["tau"] is not None]
+    result = {"out": str(out), "groups": len(summary["groups"]),
+              "groups_shrunk_to_mean": sum(t == 0.0 for t in taus), "shrinkage": summary}
+    if json_out:
+        print_json(result)
+        return
+    out_console.print(f"wrote {out}: {len(summary['groups'])} groups of measurements shrunk by their standard "
+                      f"errors ({result['groups_shrunk_to_mean']} had no spread beyond noise and became their mean)")
+
+
 @app.command("eval")
 def evaluate(
     estimator: Annotated[Path, typer.Option("--estimator", help="Estimator file (binas.estimator/1).")],
