@@ -155,6 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, N=50, two budgets (smoke test)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--ns", type=int, nargs="+", default=[50, 100, 300], help="measured networks per fit")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-search-quality"))
     args = parser.parse_args()
     space = space_from_dict(SPACE)
@@ -165,7 +166,7 @@ def main() -> None:
     lut = lut_obj.fixed + X[:, :space.num_alpha] @ lut_obj.alpha_vector(space)
     macs = 1.0 + X[:, :space.num_alpha] @ lut_obj.alpha_vector(space)  # latency tracks MACs (synthetic LUT)
     truths = make_truths(space, X, macs, rng)
-    ns, seeds, quantiles = ((50,), 1, (0.25, 0.75)) if args.quick else ((50, 100, 300), args.seeds, QUANTILES)
+    ns, seeds, quantiles = ((50,), 1, (0.25, 0.75)) if args.quick else (tuple(args.ns), args.seeds, QUANTILES)
     budgets = [float(np.quantile(lut, q)) for q in quantiles]
     rows = []
     started = time.process_time()

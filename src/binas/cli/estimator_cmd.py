@@ -27,6 +27,8 @@ DataOpt = Annotated[Optional[str], typer.Option("--data", help="Data set the sup
                     "(fashion-mnist, cifar10, imagefolder, synthetic; default: from the run's config).")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+EstimatorSpaceOpt = Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML file (default: "
+                              "the one named in the estimator).")]
 
 
 @contextlib.contextmanager
@@ -191,16 +193,14 @@ def fit(
 def shrink(
     estimator: Annotated[Path, typer.Option("--estimator", help="Contributions estimator (estimator build).")],
     out: Annotated[Path, typer.Option("--out", help="Shrunk estimator file to write (binas.estimator/1).")],
-    space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML file (default: "
-                     "the one named in the estimator).")] = None,
+    space: EstimatorSpaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Shrink every measured contribution by its standard error (empirical Bayes), same formulas after."""
     from binas.estimator.eb_shrink import shrink_contributions
     from binas.estimator.form import load_estimator
 
-    header = read_format(estimator, "binas.estimator/1", "estimator file")
-    sp = load_space(space or str(header.get("space", "")))
+    sp = load_space(space or str(read_format(estimator, "binas.estimator/1", "estimator file").get("space", "")))
     form, summary = shrink_contributions(load_estimator(estimator, sp), sp)
     form.save(out)
     taus = [g["tau"] for g in summary["groups"] if g["tau"] is not None]
@@ -217,8 +217,7 @@ def shrink(
 def evaluate(
     estimator: Annotated[Path, typer.Option("--estimator", help="Estimator file (binas.estimator/1).")],
     samples: Annotated[Path, typer.Option("--samples", help="Test architectures with measured accuracy (JSONL).")],
-    space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML file (default: "
-                     "the one named in the estimator).")] = None,
+    space: EstimatorSpaceOpt = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a predicted-vs-measured scatter PNG.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
