@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from binas.estimator.predictors import BilinearPredictor, LinearPredictor, MLPPredictor, QuadraticPredictor
-from binas.estimator.predictors import bilinear_pairs, encode_archs
+from binas.estimator.predictors import bilinear_pairs
 from binas.estimator.shrinkage import AutoPredictor, EnsemblePredictor
 from binas.io import atomic_write_json
 from binas.search import build_problem
@@ -62,18 +62,33 @@ MLP = {"hidden": 128, "layers": 2, "epochs": 200}
 EVOLUTION = EvolutionConfig(population=50, generations=100, parents=12, mutants=25, crossovers=25)
 
 
-def enumerate_space(space: SearchSpace) -> tuple[list[Architecture], np.ndarray]:
-    """Every network and its one-hot features."""
-    per_stage = []
-    for stage in space.stages:
-        opts = []
-        for d in stage.depths:
-            for ids in itertools.product(*[[c.id for c in stage.positions[j]] for j in range(d)]):
-                opts.append((d, ids))
+def enumerate_space(space: SearchSpace) -> tuple[list[list[tuple]], np.ndarray]:
+    """Every stage's configurations ``(depth, blocks)`` and the one-hot features of every network.
+
+    Network ``i`` has configuration ``np.unravel_index(i, sizes)[s]`` in stage ``s``.
+    """
+    per_stage, alpha_parts, beta_parts = [], [], []
+    for s, stage in enumerate(space.stages):
+        opts = [(d, ids) for d in stage.depths
+                for ids in itertools.product(*[[c.id for c in stage.positions[j]] for j in range(d)])]
         per_stage.append(opts)
-    archs = [Architecture(tuple(o[0] for o in combo), tuple(o[1] for o in combo))
-             for combo in itertools.product(*per_stage)]
-    return archs, encode_archs(space, archs)
+        a = np.zeros((len(opts), space.num_alpha))
+        b = np.zeros((len(opts), space.num_beta))
+        for k, (d, ids) in enumerate(opts):
+            b[k, space.beta_index(s, d)] = 1.0
+            for j, cid in enumerate(ids):
+                a[k, space.alpha_index(s, j, [c.id for c in stage.positions[j]].index(cid))] = 1.0
+        alpha_parts.append(a)
+        beta_parts.append(b)
+    grids = np.indices([len(o) for o in per_stage]).reshape(len(per_stage), -1)  # (stages, networks)
+    X = sum(np.hstack([alpha_parts[s], beta_parts[s]])[grids[s]] for s in range(len(per_stage)))
+    return per_stage, X
+
+
+def arch_index(per_stage: list[list[tuple]], arch: Architecture) -> int:
+    """Row of ``arch`` in the enumeration of :func:`enumerate_space`."""
+    ks = [opts.index((d, tuple(b))) for opts, d, b in zip(per_stage, arch.depths, arch.blocks)]
+    return int(np.ravel_multi_index(ks, [len(o) for o in per_stage]))
 
 
 def make_truths(space: SearchSpace, X: np.ndarray, macs: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -111,17 +126,17 @@ def _fits(space, Xs, ys, seed):
     return out
 
 
-def run_one(space, archs, index, truth, lut_obj, lut, budgets, n, seed) -> dict[str, list]:
+def run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed) -> dict[str, list]:
     """Regret, feasibility and time of every method at every budget for one (truth, N, seed)."""
     rng = np.random.default_rng(1000 + seed)
-    idx = rng.choice(len(archs), n, replace=False)
-    Xs = encode_archs(space, [archs[i] for i in idx])
+    idx = rng.choice(X.shape[0], n, replace=False)
+    Xs = X[idx]
     ys = truth[idx] + rng.normal(0, NOISE, n)
     fits = _fits(space, Xs, ys, seed)
     out: dict[str, list] = {}
 
     def record(name, budget, best, arch, seconds):
-        i = index[arch]
+        i = arch_index(per_stage, arch)
         out.setdefault(name, []).append({"regret": float(best - truth[i]), "feasible": bool(lut[i] <= budget),
                                          "seconds": seconds})
 
@@ -161,8 +176,7 @@ def main() -> None:
     space = space_from_dict(SPACE)
     rng = np.random.default_rng(0)
     lut_obj = synthetic_lut(space, rng)
-    archs, X = enumerate_space(space)
-    index = {a: i for i, a in enumerate(archs)}
+    per_stage, X = enumerate_space(space)
     lut = lut_obj.fixed + X[:, :space.num_alpha] @ lut_obj.alpha_vector(space)
     macs = 1.0 + X[:, :space.num_alpha] @ lut_obj.alpha_vector(space)  # latency tracks MACs (synthetic LUT)
     truths = make_truths(space, X, macs, rng)
@@ -174,7 +188,7 @@ def main() -> None:
         for n in ns:
             merged: dict[str, list] = {}
             for seed in range(seeds):
-                for k, v in run_one(space, archs, index, truth, lut_obj, lut, budgets, n, seed).items():
+                for k, v in run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed).items():
                     merged.setdefault(k, []).extend(v)
             for method, vals in merged.items():
                 if method.endswith("seconds"):
@@ -186,7 +200,7 @@ def main() -> None:
                              "max_regret": float(reg.max()), "feasible": f"{sum(v['feasible'] for v in vals)}/{len(vals)}",
                              "median_seconds": float(np.median([v["seconds"] for v in vals]))})
             print(f"{name} N={n} done ({time.process_time() - started:.0f} s)", flush=True)
-    result = {"networks": len(archs), "budgets": budgets, "seeds": seeds, "noise_sd": NOISE, "k": K,
+    result = {"networks": X.shape[0], "budgets": budgets, "seeds": seeds, "noise_sd": NOISE, "k": K,
               "min_distance": MIN_DISTANCE, "rows": rows, "seconds": time.process_time() - started}
     atomic_write_json(args.out / "bench_search_quality.json", result)
     for r in rows:

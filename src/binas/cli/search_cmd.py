@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -101,8 +102,6 @@ def _show_verified(problem: SearchProblem, report: dict[str, Any]) -> None:
 def _verify(problem: SearchProblem, result: SearchResult, verifier: Any, min_distance: int,
             spread: Any) -> tuple[SearchResult, dict[str, Any]]:
     """Re-score the result's networks; the best verified one becomes the result."""
-    import time
-
     from binas.search.verify import verify_result
 
     started = time.perf_counter()
