@@ -170,6 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, N=50, two budgets (smoke test)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--ns", type=int, nargs="+", default=[50, 100, 300], help="measured networks per fit")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-search-quality"))
     args = parser.parse_args()
@@ -187,7 +188,7 @@ def main() -> None:
     for name, truth in truths.items():
         for n in ns:
             merged: dict[str, list] = {}
-            for seed in range(seeds):
+            for seed in range(args.first_seed, args.first_seed + seeds):
                 for k, v in run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed).items():
                     merged.setdefault(k, []).extend(v)
             for method, vals in merged.items():
