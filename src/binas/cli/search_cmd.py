@@ -12,7 +12,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from binas.cli.common import err_console, out_console, parse_max, print_json
+from binas.cli.common import claims, err_console, out_console, parse_max, print_error, print_json
 from binas.cli.verify_opts import (DEFAULT_CALIBRATION_IMAGES, DEFAULT_VERIFY_IMAGES, CalibrationOpt,
                                    MinDistanceOpt, VerifyDataDirOpt, VerifyDataOpt, VerifyImagesOpt, VerifyOpt,
                                    VerifyOptions, VerifyRunOpt, VerifySupernetOpt, VerifyWithOpt, candidate_json,
@@ -75,13 +75,13 @@ def _show_arch(problem: SearchProblem, arch: Architecture, accuracy: float, reso
 
 def _show_result(problem: SearchProblem, result: SearchResult, timm: str, verified: bool = False) -> None:
     gap = f", gap {result.gap:.2g}" if result.gap is not None else ""
-    out_console.print(f"[bold]{result.solver}[/]: {result.status} in {result.seconds:.3f} s{gap}")
+    out_console.print(f"{result.solver}: {result.status} in {result.seconds:.3f} s{gap}")
     _show_arch(problem, result.architecture, result.objective, result.resources)
     out_console.print(f"  timm: {timm}")
     if verified:  # the candidates are listed with both opinions instead
         return
     for rank, (arch, acc, res) in enumerate(result.alternatives, start=2):
-        out_console.print(f"[bold]#{rank}[/]")
+        out_console.print(f"#{rank}")
         _show_arch(problem, arch, acc, res)
 
 
@@ -144,6 +144,7 @@ def _search_inputs(estimator: Path, lut: list[Path], space: str | None, samples:
     return inputs, form, PredictorVerifier(inputs.score, f"the predictor {estimator}")
 
 
+@claims(files=('out',))
 def search(
     estimator: EstimatorOpt,
     lut: Annotated[Optional[list[Path]], typer.Option("--lut", "-l", help="binas.lut/1 file (repeatable; one "
@@ -210,8 +211,8 @@ def search(
         if report is not None:
             _show_verified(problem, report)
     if result.status == STATUS_BUDGET_EXCEEDED:
-        err_console.print(f"[bold red]error:[/] {result.message} (the {solver} solver's final argmax broke the "
-                          "budget; use --solver milp or bcfw)", highlight=False, soft_wrap=True)
+        print_error(f"{result.message} (the {solver} solver's final argmax broke the budget; use --solver milp "
+                    "or bcfw)")
         raise typer.Exit(code=EXIT_BUDGET_EXCEEDED)
     if out is not None:
         atomic_write_json(out, obj["arch"])
@@ -259,6 +260,7 @@ def _verify_front(problem: SearchProblem, front: Any, opts: VerifyOptions, dista
     return rows
 
 
+@claims(files=('out', 'plot'))
 def pareto(
     estimator: EstimatorOpt,
     lut: Annotated[Path, typer.Option("--lut", "-l", help="binas.lut/1 file of the resource on the x axis.")],
