@@ -56,6 +56,8 @@ class TrainConfig:
     warm_start: bool = True  # stage B: start smaller kernels / BN3s from the largest choice's trained weights
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # NHWC memory format (about 1.5-2x faster convolutions on CPU)
+    device: str = "auto"  # auto (CUDA when available) | cpu | cuda
+    workers: int | None = None  # loader worker processes for image folders (None: CPUs per local rank, <= 8)
 
     def stage_epochs(self, stage: str) -> float:
         """Epochs of stage ``heaviest`` or ``supernet``."""
@@ -71,6 +73,9 @@ class TrainConfig:
         _one_of("stage", self.stage, STAGES)
         _one_of("sampling", self.sampling, SAMPLING)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        _one_of("device", self.device, ("auto", "cpu", "cuda"))
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
         for name in ("epochs", "heaviest_epochs", "supernet_epochs"):
             value = getattr(self, name)
             if value is not None and not value > 0:
