@@ -30,7 +30,7 @@ from binas.errors import DataError
 from binas.imagefolder import FolderData, open_folder
 from binas.runtime import Runtime
 
-__all__ = ["DataSpec", "Source", "augment_batch", "default_workers", "eval_batches", "open_split", "pick",
+__all__ = ["DataSpec", "LazyImages", "Source", "image_batches", "normalize", "augment_batch", "default_workers", "eval_batches", "open_split", "pick",
            "steps_per_epoch", "train_batches"]
 
 Source = Union[ImageData, FolderData]
@@ -193,17 +193,27 @@ class _EvalBatches(Dataset):
             return torch.empty(0), torch.empty(0), str(exc)
 
 
-def _device_batches(dataset: Dataset, items: Any, source: Source, rt: Runtime,
-                    workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    loader = DataLoader(dataset, batch_size=None, sampler=items, num_workers=workers, pin_memory=rt.is_cuda,
-                        persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+def normalize(images: torch.Tensor, source: Source, rt: Runtime) -> torch.Tensor:
+    """uint8 ``(B, C, H, W)`` -> float32 on ``rt``'s device, scaled to [0, 1] and standardised per channel."""
     mean = torch.tensor(source.mean, device=rt.device).view(1, -1, 1, 1)
     std = torch.tensor(source.std, device=rt.device).view(1, -1, 1, 1)
+    return (rt.to_device(images).float() / 255.0 - mean) / std
+
+
+def _raw_batches(dataset: Dataset, items: Any, rt: Runtime, workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The DataLoader of ``dataset`` (one item = one batch): uint8 images and labels, errors raised here."""
+    loader = DataLoader(dataset, batch_size=None, sampler=items, num_workers=workers, pin_memory=rt.is_cuda,
+                        persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
     for images, labels, error in loader:
         if error:
             raise DataError(error)
-        x = (rt.to_device(images).float() / 255.0 - mean) / std
-        yield x, labels.to(rt.device, non_blocking=rt.is_cuda)
+        yield images, labels
+
+
+def _device_batches(dataset: Dataset, items: Any, source: Source, rt: Runtime,
+                    workers: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for images, labels in _raw_batches(dataset, items, rt, workers):
+        yield normalize(images, source, rt), labels.to(rt.device, non_blocking=rt.is_cuda)
 
 
 def train_batches(source: Source, rt: Runtime, *, batch_size: int, seed: int, stream: int, start: int, stop: int,
@@ -224,3 +234,69 @@ def eval_batches(source: Source, rt: Runtime, index: np.ndarray | None = None, *
     dataset = _EvalBatches(source, index, batch_size)
     n = len(dataset)
     return _device_batches(dataset, range(n), source, rt, min(default_workers(source, workers), n))
+
+
+class LazyImages:
+    """The images of a split, decoded only when a batch is asked for (never the whole split in memory).
+
+    Stands in for the normalised image tensor of the in-memory path: ``len``, ``shape``,
+    ``index_select(0, t)`` (a view on other images) and :meth:`batches`. The uint8 pixels of the most
+    recent selection are kept while they fit in ``cache_bytes`` (an estimator build with common random
+    numbers reads the same images in every measurement), so memory grows with the selection, never
+    with the data set.
+    """
+
+    def __init__(self, source: Source, rt: Runtime, index: np.ndarray | None = None, workers: int | None = None,
+                 cache_bytes: int = 2 << 30, _cache: dict | None = None) -> None:
+        self.source, self.rt, self.workers, self.cache_bytes = source, rt, workers, cache_bytes
+        self.index = np.arange(len(source)) if index is None else np.asarray(index, dtype=np.int64)
+        self._cache = {} if _cache is None else _cache
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return (len(self.index), *self.source.shape)
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.source.labels[torch.from_numpy(self.index)]
+
+    def index_select(self, dim: int, t: torch.Tensor) -> "LazyImages":
+        assert dim == 0
+        return LazyImages(self.source, self.rt, self.index[t.cpu().numpy()], self.workers, self.cache_bytes,
+                          self._cache)
+
+    def __getitem__(self, sl: slice) -> "LazyImages":
+        return LazyImages(self.source, self.rt, self.index[sl], self.workers, self.cache_bytes, self._cache)
+
+    def batches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        """Normalised device batches of the selected images, in order."""
+        key = self.index.tobytes()
+        cached = self._cache.get("key") == key
+        fits = len(self.index) * int(np.prod(self.source.shape)) <= self.cache_bytes
+        if cached:
+            pixels = self._cache["pixels"]
+            for start in range(0, len(self.index), batch_size):
+                yield normalize(pixels[start:start + batch_size], self.source, self.rt)
+            return
+        keep: list[torch.Tensor] = []
+        self._cache.clear()
+        dataset = _EvalBatches(self.source, self.index, batch_size)
+        workers = min(default_workers(self.source, self.workers), len(dataset))
+        for images, _ in _raw_batches(dataset, range(len(dataset)), self.rt, workers):
+            if fits:
+                keep.append(images)
+            yield normalize(images, self.source, self.rt)
+        if fits and keep:
+            self._cache.update(key=key, pixels=torch.cat(keep))
+
+
+def image_batches(x: torch.Tensor | LazyImages, batch_size: int) -> Iterator[torch.Tensor]:
+    """Batches of an in-memory image tensor (slices) or of :class:`LazyImages` (decoded on demand)."""
+    if isinstance(x, LazyImages):
+        yield from x.batches(batch_size)
+        return
+    for start in range(0, x.shape[0], batch_size):
+        yield x[start:start + batch_size]

@@ -59,22 +59,22 @@ def validate_lut(space: SearchSpace, lut: Lut, samples: int = 20, seed: int = 0,
         raise BinasError("--repeats must be at least 1 and --warmup at least 0")
     rng = np.random.default_rng(seed)
     archs = [space.sample(rng) for _ in range(samples)]
-    backend = make_backend(cfg["backend"], cfg["threads"], cfg["clock"])
-    report = progress or (lambda phase, i, n: None)
-    shape = (cfg["batch_size"], space.in_channels, cfg["resolution"], cfg["resolution"])
-    sp = resolution_space(space, cfg["resolution"])
-    torch.manual_seed(seed)
-    fixed = lut_entries(space, cfg["batch_size"], cfg["resolution"])[0]
-    runners = {"reference": backend.prepare(build_entry(space, fixed, cfg["resolution"]),
-                                            [torch.randn(s) for s in fixed.shapes])}
-    for i, arch in enumerate(archs):
-        report("prepare", i, samples)
-        runners[f"net{i:04d}"] = backend.prepare(build_child(sp, arch), [torch.randn(shape)])
-    report("prepare", samples, samples)
-    for runner in runners.values():
-        runner.call()  # lazy initialisation, never timed
-    measured: dict[str, list[float]] = {}
-    timing_rounds(backend, runners, measured, range(repeats), warmup, seed, lambda r: report("measure", r + 1, repeats))
+    with make_backend(cfg["backend"], cfg["threads"], cfg["clock"]) as backend:  # threads and allocator restored afterwards
+        report = progress or (lambda phase, i, n: None)
+        shape = (cfg["batch_size"], space.in_channels, cfg["resolution"], cfg["resolution"])
+        sp = resolution_space(space, cfg["resolution"])
+        torch.manual_seed(seed)
+        fixed = lut_entries(space, cfg["batch_size"], cfg["resolution"])[0]
+        runners = {"reference": backend.prepare(build_entry(space, fixed, cfg["resolution"]),
+                                                [torch.randn(s) for s in fixed.shapes])}
+        for i, arch in enumerate(archs):
+            report("prepare", i, samples)
+            runners[f"net{i:04d}"] = backend.prepare(build_child(sp, arch), [torch.randn(shape)])
+        report("prepare", samples, samples)
+        for runner in runners.values():
+            runner.call()  # lazy initialisation, never timed
+        measured: dict[str, list[float]] = {}
+        timing_rounds(backend, runners, measured, range(repeats), warmup, seed, lambda r: report("measure", r + 1, repeats))
     return _report(space, lut, archs, measured, cfg, repeats)
 
 

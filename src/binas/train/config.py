@@ -10,7 +10,7 @@ import yaml
 
 from binas.errors import BinasError
 
-__all__ = ["STAGES", "TrainConfig", "load_config"]
+__all__ = ["STAGES", "TrainConfig", "load_config", "load_dataclass", "resolve_data", "run_data"]
 
 STAGES = ("heaviest", "supernet", "both")
 SAMPLING = ("per-image", "per-batch")
@@ -111,24 +111,30 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     Raises:
         ConfigError: unreadable YAML, unknown keys or invalid values.
     """
+    return load_dataclass(TrainConfig, path, "training", **overrides)
+
+
+def load_dataclass(cls: Any, path: str | Path | None, what: str, **overrides: Any) -> Any:
+    """An instance of the config dataclass ``cls``: defaults <- YAML ``path`` <- non-None ``overrides``;
+    validated with its ``validate()``. ``what`` names the config in messages."""
     values: dict[str, Any] = {}
     if path is not None:
         try:
             data = yaml.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read training config {path}: {exc}") from None
+            raise ConfigError(f"cannot read {what} config {path}: {exc}") from None
         if not isinstance(data, dict):
-            raise ConfigError(f"training config {path} must be a mapping of option: value")
+            raise ConfigError(f"{what} config {path} must be a mapping of option: value")
         values.update(data)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name: f for f in fields(TrainConfig)}
+    known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"unknown training option(s) {unknown} (known: {sorted(known)})")
+        raise ConfigError(f"unknown {what} option(s) {unknown} (known: {sorted(known)})")
     try:
-        config = TrainConfig(**{k: _coerce(known[k].type, v, k) for k, v in values.items()})
+        config = cls(**{k: _coerce(known[k].type, v, k) for k, v in values.items()})
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid training config: {exc}") from None
+        raise ConfigError(f"invalid {what} config: {exc}") from None
     return config.validate()
 
 
@@ -152,3 +158,40 @@ def _coerce(type_name: Any, value: Any, key: str) -> Any:
             raise ValueError(f"{key} must be a number")
         return float(value)
     return str(value)
+
+
+def run_data(run: str | Path) -> tuple[str | None, str | None]:
+    """``(data, data_dir)`` named in a run directory's ``config.yaml`` (or ``config.json``); Nones if absent.
+
+    ``run`` may also be a weights file inside a run directory.
+    """
+    run = Path(run)
+    folder = run if run.is_dir() else run.parent
+    for name in ("config.yaml", "config.json"):
+        path = folder / name
+        if path.is_file():
+            try:
+                obj = yaml.safe_load(path.read_text())
+            except (OSError, yaml.YAMLError):
+                raise ConfigError(f"cannot read the run config {path}; pass --data") from None
+            if not isinstance(obj, dict):
+                return None, None
+            found = obj.get("data")
+            found = found.get("name") if isinstance(found, dict) else found
+            return (str(found) if found else None), obj.get("data_dir")
+    return None, None
+
+
+def resolve_data(data: str | None, data_dir: str | None, run: str | Path | None) -> tuple[str, str | None]:
+    """The data a stage reads: ``--data``/``--data-dir`` when given, else what the supernet run was trained on.
+
+    Raises:
+        ConfigError: no data given and none found in the run.
+    """
+    if data is None and run is not None:
+        data, found_dir = run_data(run)
+        data_dir = data_dir if data_dir is not None else found_dir
+    if not data:
+        raise ConfigError("say which data set to use with --data (e.g. fashion-mnist, or imagefolder with "
+                          "--data-dir); it could not be read from the supernet run")
+    return data, data_dir
