@@ -116,15 +116,12 @@ def calibrated_lut(lut: Lut, slope: float, intercept: float, source: str = "lut 
 
 def plot_fidelity(result: dict[str, Any], path: str | Path) -> Path:
     """Scatter plot of predicted vs measured latency with the identity and the fitted line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from binas.figures import new_figure
 
     pred = np.array([p["predicted"] for p in result["pairs"]])
     meas = np.array([p["measured"] for p in result["pairs"]])
     lo, hi = float(min(pred.min(), meas.min())) * 0.95, float(max(pred.max(), meas.max())) * 1.05
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    fig, ax = new_figure(figsize=(5, 5), dpi=120)
     ax.scatter(pred, meas, s=18, label="networks")
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
     ax.plot([lo, hi], [result["slope"] * lo + result["intercept"], result["slope"] * hi + result["intercept"]],
