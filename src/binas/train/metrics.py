@@ -30,9 +30,11 @@ def write_config(out: Path, config: TrainConfig) -> None:
 
 
 class MetricsLog:
-    """Appends rows to ``metrics.jsonl``; ``metrics.csv`` is rewritten from it at checkpoints and the end.
+    """Appends rows to ``metrics.jsonl`` (one line per row); ``metrics.csv`` is rewritten from it at
+    checkpoints and the end.
 
-    On resume, rows logged after the checkpoint being resumed are replaced as the steps are replayed.
+    On resume, rows logged after the checkpoint being resumed are dropped (one rewrite of the file) when
+    the first replayed step is logged; a line cut short by a kill is ignored when reading.
     """
 
     def __init__(self, out: Path, enabled: bool) -> None:
@@ -43,7 +45,12 @@ class MetricsLog:
             return
         out.mkdir(parents=True, exist_ok=True)
         if self.path.is_file():
-            self.rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+            for line in self.path.read_text().splitlines():
+                try:
+                    self.rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break  # the torn last line of a killed run
+        self._rewrite_pending = self.path.is_file()  # drop stale rows (and a torn line) before appending
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -54,10 +61,15 @@ class MetricsLog:
     def write(self, row: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        if "step" in row:  # drop rows a killed run wrote past its last checkpoint
-            self.rows = [r for r in self.rows if not (r.get("stage") == row["stage"] and r.get("step", 0) >= row["step"])]
+        if self._rewrite_pending:
+            if "step" in row:  # rows a killed run wrote past its last checkpoint
+                self.rows = [r for r in self.rows if not (r.get("stage") == row["stage"] and
+                                                          r.get("step", 0) >= row["step"])]
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.rows))
+            self._rewrite_pending = False
         self.rows.append(row)
-        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.rows))
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
         if self.tb is not None and "step" in row:
             for key, value in row.items():
                 if isinstance(value, (int, float)) and key != "step":
