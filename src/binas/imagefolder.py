@@ -28,8 +28,8 @@ import torch
 from binas.errors import DataError
 from binas.transforms import IMAGENET_MEAN, IMAGENET_STD, train_image
 
-__all__ = ["IMAGE_EXTENSIONS", "FolderData", "FolderIndex", "check_same_classes", "decode", "open_folder",
-           "scan_folder"]
+__all__ = ["IMAGE_EXTENSIONS", "FolderData", "FolderIndex", "check_same_classes", "class_names", "decode",
+           "open_folder", "scan_folder"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".pbm", ".tif", ".tiff", ".webp", ".gif")
 
@@ -47,17 +47,23 @@ class FolderIndex:
         return self.folder / self.files[i].decode("utf-8")
 
 
+def class_names(folder: Path) -> tuple[str, ...]:
+    """The sorted class sub-folder names of a split folder (DataError when missing or empty)."""
+    if not folder.is_dir():
+        raise DataError(f"imagefolder: {folder} does not exist (expected train/ and val/ class folders)")
+    classes = tuple(sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")))
+    if not classes:
+        raise DataError(f"imagefolder: {folder} has no class sub-folders")
+    return classes
+
+
 def scan_folder(folder: Path) -> FolderIndex:
     """List ``folder/<class>/**`` (sorted); refuses empty class folders and non-image files.
 
     Raises:
         DataError: naming the missing folder, the empty class or the non-image file.
     """
-    if not folder.is_dir():
-        raise DataError(f"imagefolder: {folder} does not exist (expected train/ and val/ class folders)")
-    classes = sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
-    if not classes:
-        raise DataError(f"imagefolder: {folder} has no class sub-folders")
+    classes = class_names(folder)
     files: list[str] = []
     labels: list[int] = []
     for label, cls in enumerate(classes):
@@ -81,15 +87,15 @@ def scan_folder(folder: Path) -> FolderIndex:
     return FolderIndex(folder, tuple(classes), encoded, np.array(labels, dtype=np.int64))
 
 
-def check_same_classes(train: FolderIndex, val: FolderIndex) -> None:
+def check_same_classes(train: tuple[str, ...], val: tuple[str, ...], root: Path) -> None:
     """Refuse train/ and val/ folders whose class sets differ (labels would silently disagree)."""
-    if train.classes == val.classes:
+    if train == val:
         return
-    only_train = sorted(set(train.classes) - set(val.classes))
-    only_val = sorted(set(val.classes) - set(train.classes))
+    only_train = sorted(set(train) - set(val))
+    only_val = sorted(set(val) - set(train))
     parts = ([f"only in train/: {', '.join(only_train[:5])}"] if only_train else []) + \
             ([f"only in val/: {', '.join(only_val[:5])}"] if only_val else [])
-    raise DataError(f"imagefolder: {train.folder} and {val.folder} have different class folders "
+    raise DataError(f"imagefolder: {root / 'train'} and {root / 'val'} have different class folders "
                     f"({'; '.join(parts)}): both splits need the same classes")
 
 
@@ -156,14 +162,14 @@ class FolderData:
 def open_folder(root: Path, split: str, channels: int, size: int, seed: int = 0) -> FolderData:
     """The ``train``/``heldout`` (file indices of ``train/``) or ``test`` (``val/``) split of ``root``.
 
-    Both folders are scanned, so a mismatch of class sets is refused whichever split is asked for.
+    The other split's class names are compared too, so a mismatch is refused whichever split is asked for.
     """
     from binas.data import split_indices
 
-    train = scan_folder(root / "train")
-    val = scan_folder(root / "val")
-    check_same_classes(train, val)
-    data = FolderData(f"imagefolder:{root}", train if split != "test" else val, channels, size, len(train.classes))
+    index = scan_folder(root / ("val" if split == "test" else "train"))
+    other = class_names(root / ("train" if split == "test" else "val"))  # names only: cheap at ImageNet scale
+    check_same_classes(index.classes if split != "test" else other, other if split != "test" else index.classes, root)
+    data = FolderData(f"imagefolder:{root}", index, channels, size, len(index.classes))
     if split == "test":
         return data
     return data.subset(split_indices(len(data), split, seed))
