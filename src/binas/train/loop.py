@@ -282,7 +282,7 @@ class _Trainer:
                 recalibrate_bn(net, eval_batches(self.train_data, rt, calib, workers=workers), len(calib), rt,
                                forward=lambda x, net=net, arch=arch: net(x, arch))
             counts = torch.zeros(2, dtype=torch.float64, device=rt.device)
-            for logits, y in batched_logits(net, eval_batches(data, rt, mine, batch_size=500, workers=workers), rt,
+            for logits, y in batched_logits(net, eval_batches(data, rt, mine, batch_size=250, workers=workers), rt,
                                             arch):
                 counts += torch.tensor([float((logits.argmax(1) == y).sum()), y.shape[0]], dtype=torch.float64,
                                        device=rt.device)
