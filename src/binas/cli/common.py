@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import typer
 import typer.core
@@ -11,7 +11,13 @@ from rich.console import Console
 
 from binas.errors import BinasError
 
-__all__ = ["BinasGroup", "err_console", "out_console", "print_json", "parse_max"]
+__all__ = ["BinasGroup", "DeviceOpt", "WorkersOpt", "err_console", "out_console", "print_json", "parse_max"]
+
+# Options shared by every command that computes on images (one runtime, one data layer).
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available) | cpu | cuda; under torchrun "
+                      "each rank uses GPU LOCAL_RANK.")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Loader worker processes for image folders "
+                       "(default: CPUs per local rank, at most 8).", min=0)]
 
 err_console = Console(stderr=True)
 out_console = Console(highlight=False, soft_wrap=True)

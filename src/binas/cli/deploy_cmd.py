@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from binas.cli.common import out_console, print_json
+from binas.cli.common import DeviceOpt, WorkersOpt, out_console, print_json
 from binas.codec import load_architecture
 from binas.resources.lut import load_lut
 
@@ -19,10 +19,6 @@ DataOption = Annotated[Optional[str], typer.Option("--data", help="Dataset: fash
                        "synthetic or a folder (default: the one the supernet run was trained on).")]
 DataDirOption = Annotated[Optional[str], typer.Option("--data-dir", help="Where the dataset files are (default: "
                           "the supernet run's).")]
-DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when available) | cpu | cuda; under "
-                         "torchrun each rank uses GPU LOCAL_RANK.")]
-WorkersOption = Annotated[Optional[int], typer.Option("--workers", help="Loader worker processes for image "
-                          "folders (default: CPUs per local rank, at most 8).", min=0)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
@@ -47,8 +43,8 @@ def export(
     onnx: Annotated[bool, typer.Option("--onnx", help="Also write model.onnx, verified with ONNX Runtime.")] = False,
     data: DataOption = None,
     data_dir: DataDirOption = None,
-    device: DeviceOption = "auto",
-    workers: WorkersOption = None,
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     json_out: JsonOption = False,
 ) -> None:
     """Extract the static child of ARCH with weights inherited from the supernet; save it (and ONNX); torchrun-able
@@ -109,8 +105,8 @@ def finetune(
                        "[on].")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of data order, augmentation and dropout [0].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --out.")] = False,
-    device: DeviceOption = "auto",
-    workers: WorkersOption = None,
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     json_out: JsonOption = False,
 ) -> None:
     """Fine-tune ARCH (weights from the supernet) with KD from the heaviest network; torchrun-able."""
@@ -156,8 +152,8 @@ def evaluate(
                    "(default: torch, 1 thread, batch 1).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N test images.")] = None,
     repeats: Annotated[int, typer.Option(help="Timed rounds for the latency.", min=1)] = 30,
-    device: DeviceOption = "auto",
-    workers: WorkersOption = None,
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     json_out: JsonOption = False,
 ) -> None:
     """Top-1/top-5 accuracy on the test split (on --device; torchrun-able) and measured latency (the LUT's

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from binas.cli.common import err_console, out_console, print_json
+from binas.cli.common import DeviceOpt, WorkersOpt, err_console, out_console, print_json
 from binas.errors import BinasError, DataError
 from binas.estimator.contributions import CONVENTIONS
 from binas.estimator.measure import BuildConfig
@@ -27,10 +27,6 @@ DataOpt = Annotated[Optional[str], typer.Option("--data", help="Data set the sup
                     "(fashion-mnist, cifar10, imagefolder, synthetic; default: from the run's config).")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are (default: "
                        "the run's).")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available) | cpu | cuda; under torchrun "
-                      "each rank uses GPU LOCAL_RANK.")]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Loader worker processes for image folders "
-                       "(default: CPUs per local rank, at most 8).", min=0)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
