@@ -62,7 +62,7 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor | tuple[torc
     """Re-estimate BN running statistics as a plain average over up to ``max_images`` images (in place).
 
     Under ``torchrun`` every rank averages its own batches, then the statistics are averaged over
-    ranks (exact for the mean when ranks see equally many images).
+    ranks, weighted by how many images each saw (the mean is then exact).
 
     Args:
         model: the network (its mode and BN momenta are restored afterwards).
@@ -95,7 +95,12 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor | tuple[torc
             break
     for bn, momentum in zip(bns, saved):
         bn.momentum = momentum
-    if rt is not None:
-        rt.average_([t for bn in bns for t in (bn.running_mean, bn.running_var) if t is not None])
+    if rt is not None and rt.enabled:  # weighted by the images each rank saw (a rank may have seen none)
+        stats = [t for bn in bns for t in (bn.running_mean, bn.running_var) if t is not None]
+        weight = torch.tensor([float(seen)], device=stats[0].device if stats else rt.device)
+        total = rt.sum_(weight.clone())
+        for t in stats:
+            rt.sum_(t.mul_(weight))
+            t.div_(total.clamp_min(1.0))
     model.train(was_training)
     return seen

@@ -87,15 +87,6 @@ class Runtime:
             dist.all_reduce(t)
         return t
 
-    def average_(self, tensors: list[torch.Tensor]) -> None:
-        """Replace each floating tensor by its mean over ranks (e.g. BN statistics estimated per rank)."""
-        if not self.enabled:
-            return
-        for t in tensors:
-            if t.is_floating_point():
-                dist.all_reduce(t)
-                t.div_(self.world_size)
-
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     """``cpu``, ``cuda`` (GPU ``local_rank``; refused when there is none) or ``auto`` (CUDA when available)."""

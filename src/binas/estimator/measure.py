@@ -130,17 +130,6 @@ def rank_world() -> tuple[int, int]:
     return 0, 1
 
 
-def _gather(results: dict[str, list[Any]], world: int) -> dict[str, list[Any]]:
-    """Every rank's finished measurements, merged (all ranks get all)."""
-    if world <= 1:
-        return results
-    import torch.distributed as dist
-
-    parts: list[Any] = [None] * world
-    dist.all_gather_object(parts, results)
-    return {k: v for part in parts for k, v in part.items()}
-
-
 def measure_contributions(
     net: torch.nn.Module, space: SearchSpace, x: Any, y: torch.Tensor, cfg: BuildConfig,
     out: str | Path, *, resume: bool = False, meta: dict[str, Any] | None = None,
@@ -163,7 +152,10 @@ def measure_contributions(
         ``(accuracy %, standard error %, per-image correctness)`` keyed by measurement key, all
         measurements (every rank); the correctness arrays follow :func:`measurement_inputs`' order.
     """
-    rank, world = (rt.rank, rt.world_size) if rt is not None else rank_world()
+    if rt is None:
+        rank, world = rank_world()
+        rt = Runtime(rank=rank, world_size=world)
+    rank, world = rt.rank, rt.world_size
     config = {"space_hash": space.space_hash, **asdict(cfg), "world": world, **(meta or {})}
     config.pop("batch_size")
     path = partial_path(out, rank, world)
@@ -179,7 +171,7 @@ def measure_contributions(
             atomic_write_json(path, {"format": PARTIAL_FORMAT, "config": config, "results": results})
         if on_measured is not None:
             on_measured(count, len(mine))
-    merged = _gather(results, world)
+    merged = {k: v for part in rt.gather_objects(results) for k, v in part.items()}
     if any(not isinstance(v, list) or len(v) != 3 for v in merged.values()):
         raise FileFormatError(f"{path} holds malformed measurements; delete it and build again")
     return ({k: v[0] for k, v in merged.items()}, {k: v[1] for k, v in merged.items()},

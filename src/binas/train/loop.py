@@ -9,14 +9,13 @@ replays exactly the steps an uninterrupted run would have taken, and ends with t
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import copy
 
 import numpy as np
 import torch
@@ -27,8 +26,9 @@ from binas.inference import batched_logits, recalibrate_bn
 from binas.io import atomic_write_json
 from binas.loaders import (DataSpec, Source, augment_batch, eval_batches, open_split, pick, steps_per_epoch,
                            train_batches)
-from binas.nn.supernet import FINAL_NAME, Supernet, extract_child, load_supernet, read_safetensors, sample_codes, save_supernet
-from binas.runtime import Runtime
+from binas.nn.supernet import (FINAL_NAME, Supernet, extract_child, load_supernet, read_safetensors, sample_codes,
+                               save_supernet)
+from binas.runtime import Runtime, open_runtime
 from binas.space import load_space
 from binas.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from binas.train.config import ConfigError, TrainConfig
@@ -36,7 +36,7 @@ from binas.train.losses import distillation_loss
 from binas.train.metrics import MetricsLog, Progress, accuracy, write_config
 from binas.train.pieces import cosine_lr, ema_init, ema_update, freeze, make_optimizer, set_lr, wrap_ddp
 
-__all__ = ["CHECKPOINT_NAME", "STAGE_A_NAME", "augment_batch", "cosine_lr", "train_supernet"]  # the last two: re-exported
+__all__ = ["CHECKPOINT_NAME", "STAGE_A_NAME", "augment_batch", "cosine_lr", "train_supernet"]  # augment_batch, cosine_lr: re-exported
 
 CHECKPOINT_NAME = "checkpoint.safetensors"  # the resumable training state
 STAGE_A_NAME = "stage_a.safetensors"  # supernet after stage A (the stage-B teacher comes from it)
@@ -66,8 +66,6 @@ def train_supernet(config: TrainConfig, *, resume: bool = False, progress: bool 
 
 def open_config_runtime(config: TrainConfig) -> Any:
     """The runtime a training config asks for (device, AMP, channels-last)."""
-    from binas.runtime import open_runtime
-
     return open_runtime(config.device, amp=config.amp, channels_last=config.channels_last)
 
 
