@@ -23,7 +23,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 
 
 def _calibration_batches(data_name: str, data_dir: str | None, space, rt, n: int, workers: int | None,
-                         batch_size: int = 250):
+                         batch_size: int = 100):
     """This rank's share of ``n`` training images chosen by a fixed seed (evaluation protocol), as device batches."""
     import numpy as np
 
@@ -152,6 +152,7 @@ def evaluate(
                    "(default: torch, 1 thread, batch 1).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N test images.")] = None,
     repeats: Annotated[int, typer.Option(help="Timed rounds for the latency.", min=1)] = 30,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass (per process).", min=1)] = 100,
     device: DeviceOpt = "auto",
     workers: WorkersOpt = None,
     json_out: JsonOption = False,
@@ -177,7 +178,7 @@ def evaluate(
         data, data_dir = resolve_data(None, data_dir, source_run)
     test = open_split(DataSpec.for_space(data, data_dir, space, workers), "test")
     with open_runtime(device) as rt:
-        result = topk_accuracy(loaded.model, test, limit=limit, rt=rt, workers=workers)
+        result = topk_accuracy(loaded.model, test, batch_size=batch_size, limit=limit, rt=rt, workers=workers)
         if not rt.is_main:
             return
     settings = timing_settings(table)

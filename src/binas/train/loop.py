@@ -267,20 +267,23 @@ class _Trainer:
     @torch.no_grad()
     def _evaluate(self) -> dict[str, float]:
         """Test accuracy of the heaviest and the smallest path, each with its BN statistics re-estimated on
-        ``bn_calibration_images`` training images (evaluation protocol); images are shared out over ranks."""
+        ``bn_calibration_images`` training images (evaluation protocol); images are shared out over ranks, in
+        batches of twice the training batch."""
         model, data, out, rt = self._unwrapped(), self.eval_data, {}, self.d
         n_cal = min(self.config.bn_calibration_images, len(self.train_data))
         calib = pick(self.train_data, n_cal)[rt.rank::rt.world_size]
         mine = np.arange(len(data))[rt.rank::rt.world_size]
         workers = self.config.workers
+        bs = 2 * self.config.batch_size  # no gradients are kept: fits wherever a training step fits
         for name, arch in (("heaviest", self.space.heaviest), ("smallest", self.space.smallest)):
             net = model
             if n_cal:
                 net = copy.deepcopy(model)
-                recalibrate_bn(net, eval_batches(self.train_data, rt, calib, workers=workers), len(calib), rt,
+                recalibrate_bn(net, eval_batches(self.train_data, rt, calib, batch_size=bs, workers=workers),
+                               len(calib), rt,
                                forward=lambda x, net=net, arch=arch: net(x, arch))
             counts = torch.zeros(2, dtype=torch.float64, device=rt.device)
-            for logits, y in batched_logits(net, eval_batches(data, rt, mine, batch_size=250, workers=workers), rt,
+            for logits, y in batched_logits(net, eval_batches(data, rt, mine, batch_size=bs, workers=workers), rt,
                                             arch):
                 counts += torch.tensor([float((logits.argmax(1) == y).sum()), y.shape[0]], dtype=torch.float64,
                                        device=rt.device)
