@@ -11,7 +11,7 @@ continues where it stopped.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,7 +23,8 @@ from binas.data import load_data
 from binas.demo_report import write_report
 from binas.estimator.form import load_estimator
 from binas.estimator.measure import BuildConfig, evaluate_codes
-from binas.estimator.pipeline import build_estimator, heldout_tensors, sample_subnets
+from binas.errors import BinasError
+from binas.estimator.pipeline import METHODS, build_estimator, heldout_tensors, sample_subnets
 from binas.estimator.samples import Sample, read_samples, write_samples
 from binas.evaluate import measure_latency, timing_settings, topk_accuracy
 from binas.export import load_model
@@ -35,11 +36,13 @@ from binas.search.milp import solve_milp
 from binas.search.pareto import pareto_front
 from binas.search.problem import build_problem
 from binas.space import Architecture, SearchSpace, load_space
-from binas.train.config import load_config
+from binas.resume import check_same_settings, normalized
+from binas.train.config import TrainConfig, load_config
+from binas.train.finetune import CHECKPOINT as FT_CHECKPOINT
 from binas.train.finetune import FinetuneConfig, finetune
-from binas.train.loop import train_supernet
+from binas.train.loop import CHECKPOINT_NAME, train_supernet
 
-__all__ = ["DemoConfig", "run_demo"]
+__all__ = ["DemoConfig", "check_demo_config", "run_demo"]
 
 
 @dataclass
@@ -84,10 +87,64 @@ class _Steps:
         return artifact
 
 
+def _train_config(cfg: DemoConfig, run: Path) -> TrainConfig:
+    return load_config(None, space=cfg.space, data=cfg.data, data_dir=cfg.data_dir, out=str(run), seed=cfg.seed,
+                       **cfg.supernet)
+
+
 def _train(cfg: DemoConfig, run: Path, quiet: bool) -> None:
-    config = load_config(None, space=cfg.space, data=cfg.data, data_dir=cfg.data_dir, out=str(run), seed=cfg.seed,
-                         **cfg.supernet)
-    train_supernet(config, resume=True, progress=not quiet)
+    train_supernet(_train_config(cfg, run), resume=(run / CHECKPOINT_NAME).is_file(), progress=not quiet)
+
+
+def _finetune_config(cfg: DemoConfig) -> FinetuneConfig:
+    return FinetuneConfig(data=cfg.data, data_dir=cfg.data_dir, max_steps=cfg.finetune_steps, seed=cfg.seed)
+
+
+_COUNTS = ("lut_repeats", "estimator_images", "test_subnets", "test_images", "finetune_steps", "latency_repeats")
+
+
+def check_demo_config(cfg: DemoConfig) -> DemoConfig:
+    """Validate every demo setting before any work (each stage's own checks included).
+
+    Raises:
+        BinasError: naming the first bad setting.
+    """
+    def whole(name: str, value: Any, least: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise BinasError(f"demo setting {name} must be a whole number >= {least}, got {value!r}")
+
+    for name in _COUNTS:
+        whole(name, getattr(cfg, name), 1)
+    whole("seed", cfg.seed, 0)
+    if cfg.eval_images is not None:
+        whole("eval_images", cfg.eval_images, 1)
+    if not isinstance(cfg.supernet, dict):
+        raise BinasError(f"demo setting supernet must be a mapping of training options, got {cfg.supernet!r}")
+    if cfg.estimator_method not in METHODS:
+        raise BinasError(f"demo setting estimator_method must be one of {list(METHODS)}, got {cfg.estimator_method!r}")
+    q = cfg.budget_quantiles
+    if not isinstance(q, (list, tuple)) or not 1 <= len(q) <= 10 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in q):
+        raise BinasError(f"demo setting budget_quantiles must list 1 to 10 numbers in (0, 1), got {q!r}")
+    for name in ("out", "space", "data"):
+        if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name):
+            raise BinasError(f"demo setting {name} must be a non-empty string, got {getattr(cfg, name)!r}")
+    load_space(cfg.space)
+    _train_config(cfg, Path(cfg.out) / "supernet")
+    _finetune_config(cfg).validate()
+    MeasureSettings(backend="torch", threads=1, batch_size=1, repeats=cfg.lut_repeats, seed=cfg.seed).check()
+    return cfg
+
+
+def _check_same_demo(cfg: DemoConfig, out: Path) -> None:
+    """A demo continues only with the settings it was started with (recorded in ``demo_config.json``)."""
+    path = out / "demo_config.json"
+    settings = {k: v for k, v in asdict(cfg).items() if k != "out"}
+    if path.is_file():
+        saved = read_json(path, "demo settings")
+        check_same_settings(saved if isinstance(saved, dict) else {}, settings, f"the demo in {out}")
+    else:
+        atomic_write_json(path, normalized(settings))
 
 
 def _measure_lut(space: SearchSpace, cfg: DemoConfig, path: Path) -> None:
@@ -138,8 +195,10 @@ def _search(space: SearchSpace, est: Path, lut: Lut, samples: list[Sample], cfg:
 
 def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quiet: bool = False) -> dict[str, Any]:
     """Run (or continue) the whole demo; returns the paths of every artifact."""
+    check_demo_config(cfg)
     out = Path(cfg.out)
     space = load_space(cfg.space)
+    _check_same_demo(cfg, out)
     steps = _Steps(log)
     run = out / "supernet"
     steps.run("supernet", run / FINAL_NAME, lambda: _train(cfg, run, quiet))
@@ -156,9 +215,10 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quie
     models = []
     for i, item in enumerate(searched["found"]):
         model_dir = out / "models" / f"net{i + 1}"
-        ft = FinetuneConfig(data=cfg.data, data_dir=cfg.data_dir, max_steps=cfg.finetune_steps, seed=cfg.seed)
+        ft = _finetune_config(cfg)
         steps.run(f"finetune net{i + 1}", model_dir / "model.safetensors",
-                  lambda a=item["arch"], d=model_dir: finetune(run, a, d, ft, resume=True, progress=not quiet))
+                  lambda a=item["arch"], d=model_dir: finetune(run, a, d, ft, resume=(d / FT_CHECKPOINT).is_file(),
+                                                               progress=not quiet))
         models.append(model_dir)
     measured = steps.run("measure", out / "measured.json", lambda: _measure(space, run, cfg, lut, searched, models,
                                                                           out / "measured.json"))

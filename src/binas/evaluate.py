@@ -8,9 +8,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from binas.errors import BinasError, DataError, FileFormatError
 from binas.inference import batched_logits, topk_correct
 from binas.loaders import Source, eval_batches
 from binas.resources.lut import Lut
+from binas.resources.measure import MeasureSettings
 from binas.resources.timing import make_backend, timing_rounds
 from binas.runtime import Runtime
 from binas.space import SearchSpace
@@ -30,9 +32,13 @@ def topk_accuracy(model: nn.Module, data: Source, batch_size: int = 500, limit: 
     the images and the counts are summed.
     """
     rt = rt or Runtime()
+    if limit is not None and limit < 1:
+        raise DataError(f"--limit must be at least 1 image, got {limit}")
+    n = len(data) if limit is None else min(limit, len(data))
+    if n < 1:
+        raise DataError(f"data set {data.name!r} holds no images to evaluate")
     home = next(model.parameters()).device
     model = model.to(rt.device, memory_format=rt.memory_format).eval()
-    n = len(data) if limit is None else min(limit, len(data))
     mine = np.arange(n)[rt.rank::rt.world_size]
     counts = torch.zeros(2, dtype=torch.float64, device=rt.device)
     for logits, labels in batched_logits(model, eval_batches(data, rt, mine, batch_size=batch_size, workers=workers),
@@ -49,8 +55,13 @@ def timing_settings(lut: Lut | None) -> dict[str, Any]:
     if lut is None or lut.resource != "latency":
         return dict(DEFAULT_TIMING)
     meta = lut.meta
-    return {"backend": meta.get("backend", "torch"), "threads": int(meta.get("threads", 1)),
-            "batch_size": int(meta.get("batch_size", 1)), "clock": meta.get("clock", "wall")}
+    settings = {"backend": meta.get("backend", "torch"), "threads": meta.get("threads", 1),
+                "batch_size": meta.get("batch_size", 1), "clock": meta.get("clock", "wall")}
+    try:
+        MeasureSettings(**settings).check()  # values from a file: bounded like the command-line options
+    except BinasError as exc:
+        raise FileFormatError(f"the LUT's timing settings are invalid: {exc}") from None
+    return settings
 
 
 def measure_latency(models: dict[str, nn.Module], space: SearchSpace, settings: dict[str, Any], *,
@@ -61,7 +72,8 @@ def measure_latency(models: dict[str, nn.Module], space: SearchSpace, settings: 
         models: name -> network for ``space`` (at the space's input size).
         settings: ``backend``, ``threads``, ``batch_size`` (and ``clock``), see :func:`timing_settings`.
     """
-    with make_backend(settings["backend"], settings["threads"], settings.get("clock", "wall")) as backend:  # threads and allocator restored afterwards
+    # the backend restores the thread count and the allocator afterwards
+    with make_backend(settings["backend"], settings["threads"], settings.get("clock", "wall")) as backend:
         shape = (settings["batch_size"], space.in_channels, space.input_size, space.input_size)
         runners = {name: backend.prepare(model.eval(), [torch.randn(shape)]) for name, model in models.items()}
         samples: dict[str, list[float]] = {}

@@ -21,7 +21,8 @@ import torch.distributed as dist
 
 from binas.errors import BinasError
 
-__all__ = ["DEVICES", "Runtime", "is_main_process", "open_runtime", "resolve_device", "runtime_or"]
+__all__ = ["DEVICES", "Runtime", "is_main_process", "open_runtime", "resolve_device", "runtime_or",
+           "torchrun_rank_world"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -147,6 +148,11 @@ def runtime_or(rt: Runtime | None, device: str = "auto") -> Iterator[Runtime]:
         return
     with open_runtime(device) as fresh:
         yield fresh
+
+
+def torchrun_rank_world() -> tuple[int, int]:
+    """``(RANK, WORLD_SIZE)`` from the ``torchrun`` environment (``(0, 1)`` outside it), without joining a group."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def is_main_process() -> bool:

@@ -7,21 +7,18 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-import yaml
 
-from binas.cli.common import err_console, out_console, print_json
+from binas.cli.common import claims, err_console, out_console, print_json
 from binas.errors import BinasError
+from binas.io import load_yaml, read_text
 
 
 def _config(path: Path | None, **overrides: Any):
-    from binas.demo import DemoConfig
+    from binas.demo import DemoConfig, check_demo_config
 
     values: dict[str, Any] = {}
     if path is not None:
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise BinasError(f"cannot read demo config {path}: {exc}") from None
+        values = load_yaml(read_text(path, "demo config"), f"demo config {path}") or {}
         if not isinstance(values, dict):
             raise BinasError(f"demo config {path} must be a mapping of option: value")
     known = {f.name for f in fields(DemoConfig)}
@@ -30,13 +27,16 @@ def _config(path: Path | None, **overrides: Any):
         raise BinasError(f"unknown demo option(s) {unknown} (known: {sorted(known)})")
     defaults = DemoConfig()
     if "supernet" in values:  # merge over the default training settings
+        if not isinstance(values["supernet"] or {}, dict):
+            raise BinasError(f"demo config {path}: 'supernet' must be a mapping of training options")
         values["supernet"] = {**defaults.supernet, **(values["supernet"] or {})}
-    if "budget_quantiles" in values:
+    if isinstance(values.get("budget_quantiles"), list):
         values["budget_quantiles"] = tuple(values["budget_quantiles"])
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return DemoConfig(**values)
+    return check_demo_config(DemoConfig(**values))
 
 
+@claims(dirs=('out',))
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (a killed demo resumes from it).")] = Path("runs/demo"),
     data: Annotated[Optional[str], typer.Option("--data", help="Data set (default: fashion-mnist).")] = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,6 +16,7 @@ from binas.estimator.measure import (BuildConfig, evaluate_codes, measure_contri
                                      partial_path)
 from binas.estimator.regression import OutcomeRegression
 from binas.estimator.samples import Sample
+from binas.io import file_digest
 from binas.loaders import DataSpec, LazyImages, image_batches, normalize, open_split
 from binas.nn.supernet import Supernet, archs_to_codes, load_supernet
 from binas.resources.analytic import network_cost
@@ -58,11 +58,7 @@ def supernet_fingerprint(path: Path) -> str:
     """sha256 prefix of the supernet weights file (a run directory's final weights)."""
     from binas.nn.supernet import FINAL_NAME
 
-    file = path / FINAL_NAME if path.is_dir() else path
-    try:
-        return hashlib.sha256(file.read_bytes()).hexdigest()[:16]
-    except OSError:
-        return "missing"
+    return file_digest(path / FINAL_NAME if path.is_dir() else path)
 
 
 def heldout_tensors(space: SearchSpace, data: str, data_dir: str | None = None, *,

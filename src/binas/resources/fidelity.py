@@ -59,7 +59,7 @@ def validate_lut(space: SearchSpace, lut: Lut, samples: int = 20, seed: int = 0,
         raise BinasError("--repeats must be at least 1 and --warmup at least 0")
     rng = np.random.default_rng(seed)
     archs = [space.sample(rng) for _ in range(samples)]
-    with make_backend(cfg["backend"], cfg["threads"], cfg["clock"]) as backend:  # threads and allocator restored afterwards
+    with make_backend(cfg["backend"], cfg["threads"], cfg["clock"]) as backend:  # restores threads, allocator
         report = progress or (lambda phase, i, n: None)
         shape = (cfg["batch_size"], space.in_channels, cfg["resolution"], cfg["resolution"])
         sp = resolution_space(space, cfg["resolution"])

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from binas.errors import BinasError, FileFormatError
+from binas.io import load_yaml, read_text
 
-from binas.errors import BinasError
-
-__all__ = ["STAGES", "TrainConfig", "load_config", "load_dataclass", "resolve_data", "run_data"]
+__all__ = ["STAGES", "TrainConfig", "check_finite_fields", "load_config", "load_dataclass", "resolve_data",
+           "run_data"]
 
 STAGES = ("heaviest", "supernet", "both")
 SAMPLING = ("per-image", "per-batch")
@@ -76,6 +77,7 @@ class TrainConfig:
         _one_of("device", self.device, ("auto", "cpu", "cuda"))
         if self.workers is not None and self.workers < 0:
             raise ConfigError(f"workers must be >= 0, got {self.workers}")
+        check_finite_fields(self, ConfigError)
         for name in ("epochs", "heaviest_epochs", "supernet_epochs"):
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -86,18 +88,26 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         if self.bn_calibration_images < 0:
             raise ConfigError(f"bn_calibration_images must be >= 0, got {self.bn_calibration_images}")
-        if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0:
+        if not self.lr > 0 or not self.weight_decay >= 0 or self.warmup_steps < 0:
             raise ConfigError("lr must be > 0, weight_decay and warmup_steps >= 0")
         if self.supernet_lr is not None and not self.supernet_lr > 0:
             raise ConfigError(f"supernet_lr must be > 0, got {self.supernet_lr}")
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.ema_decay < 1:
             raise ConfigError("label_smoothing and ema_decay must be in [0, 1)")
-        if self.kd_weight < 0 or self.feature_weight < 0 or not self.kd_temperature > 0:
+        if not self.kd_weight >= 0 or not self.feature_weight >= 0 or not self.kd_temperature > 0:
             raise ConfigError("kd_weight and feature_weight must be >= 0 and kd_temperature > 0")
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_finite_fields(config: Any, error: type[BinasError]) -> None:
+    """Refuse NaN or infinite values in any float field of a config dataclass, naming the field."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise error(f"{f.name} must be a finite number, got {value}")
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -120,9 +130,9 @@ def load_dataclass(cls: Any, path: str | Path | None, what: str, **overrides: An
     values: dict[str, Any] = {}
     if path is not None:
         try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read {what} config {path}: {exc}") from None
+            data = load_yaml(read_text(path, f"{what} config"), f"{what} config {path}") or {}
+        except FileFormatError as exc:
+            raise ConfigError(str(exc)) from None
         if not isinstance(data, dict):
             raise ConfigError(f"{what} config {path} must be a mapping of option: value")
         values.update(data)
@@ -171,8 +181,8 @@ def run_data(run: str | Path) -> tuple[str | None, str | None]:
         path = folder / name
         if path.is_file():
             try:
-                obj = yaml.safe_load(path.read_text())
-            except (OSError, yaml.YAMLError):
+                obj = load_yaml(read_text(path, "run config"), f"run config {path}")
+            except FileFormatError:
                 raise ConfigError(f"cannot read the run config {path}; pass --data") from None
             if not isinstance(obj, dict):
                 return None, None

@@ -23,12 +23,15 @@ import torch.nn.functional as F
 
 from binas.errors import BinasError, DataError
 from binas.export import save_model
-from binas.io import atomic_write_json
+from binas.codec import format_timm
+from binas.io import atomic_write_json, file_digest, read_json
 from binas.loaders import DataSpec, Source, open_split, steps_per_epoch, train_batches
-from binas.nn.supernet import extract_child, load_supernet
+from binas.nn.supernet import FINAL_NAME, extract_child, load_supernet
+from binas.resume import ResumeError, check_same_settings
 from binas.runtime import Runtime, open_runtime
 from binas.space import Architecture
-from binas.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from binas.train.checkpoint import TrainState, load_checkpoint, read_checkpoint_state, save_checkpoint
+from binas.train.config import check_finite_fields
 from binas.train.loop import STAGE_A_NAME
 from binas.train.metrics import MetricsLog, Progress, accuracy
 from binas.train.pieces import cosine_lr, ema_init, ema_update, freeze, kd_loss, make_optimizer, set_lr, wrap_ddp
@@ -62,6 +65,7 @@ class FinetuneConfig:
     workers: int | None = None  # loader worker processes for image folders (None: automatic)
 
     def validate(self) -> "FinetuneConfig":
+        check_finite_fields(self, BinasError)
         for name in ("epochs", "lr"):
             if not getattr(self, name) > 0:
                 raise BinasError(f"finetune {name} must be > 0, got {getattr(self, name)}")
@@ -69,8 +73,12 @@ class FinetuneConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise BinasError(f"finetune {name} must be >= 1, got {value}")
-        if self.kd_weight < 0 or not 0 <= self.ema_decay < 1 or not 0 <= self.label_smoothing < 1:
-            raise BinasError("kd_weight must be >= 0 and ema_decay, label_smoothing in [0, 1)")
+        if not self.kd_weight >= 0 or not 0 <= self.ema_decay < 1 or not 0 <= self.label_smoothing < 1:
+            raise BinasError(f"kd_weight must be >= 0 (got {self.kd_weight}) and ema_decay, label_smoothing in "
+                             f"[0, 1) (got {self.ema_decay}, {self.label_smoothing})")
+        if not self.weight_decay >= 0 or self.warmup_steps < 0:
+            raise BinasError(f"finetune weight_decay and warmup_steps must be >= 0, got {self.weight_decay}, "
+                             f"{self.warmup_steps}")
         return self
 
 
@@ -89,6 +97,33 @@ def _train_data(cfg: FinetuneConfig, space: Any) -> Source:
     return data
 
 
+def _weights_file(run: Path) -> Path:
+    return run / FINAL_NAME if run.is_dir() else run
+
+
+def _resume_state(ckpt: Path, out: Path, resume: bool, settings: dict[str, Any]) -> TrainState | None:
+    """The checkpoint state to continue from (None: a fresh start); refuses any changed setting."""
+    if not ckpt.is_file():
+        if resume:
+            raise ResumeError(f"nothing to resume in {out}: it holds no {CHECKPOINT} (check --out, or start "
+                              "without --resume)")
+        return None
+    if not resume:
+        raise BinasError(f"{out} already holds a fine-tuning checkpoint: pass --resume or choose a new --out")
+    state, saved = read_checkpoint_state(ckpt)
+    if saved is not None:
+        check_same_settings(saved, settings, f"the fine-tuning in {out}")
+    return state
+
+
+def _finished(out: Path) -> dict[str, Any]:
+    """The stored result of a fine-tuning that is already complete (nothing is trained or written)."""
+    result = read_json(out / "finetune.json", "fine-tuning result")
+    if not isinstance(result, dict):
+        raise BinasError(f"fine-tuning result {out / 'finetune.json'} is corrupt")
+    return {**result, "complete": True}
+
+
 def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: FinetuneConfig, *, resume: bool = False,
              progress: bool = True, on_step: Callable[[int], None] | None = None,
              rt: Runtime | None = None) -> dict[str, Any]:
@@ -101,7 +136,9 @@ def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: Finetune
         ``{"model": out, "steps", "resumed_from_step", "train_acc", "seconds"}``.
 
     Raises:
-        BinasError: bad config, missing data, or an existing fine-tune in ``out`` without ``resume``.
+        BinasError: bad config, missing data, an existing fine-tune in ``out`` without ``resume``, nothing to
+            resume, or a resume with changed settings. A complete fine-tune returns its stored result with
+            ``"complete": True``.
     """
     if rt is None:
         with open_runtime() as fresh:
@@ -111,6 +148,12 @@ def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: Finetune
     supernet = load_supernet(run)
     space = supernet.space
     space.validate(arch)
+    ckpt = out / CHECKPOINT
+    settings = {**{k: v for k, v in asdict(cfg).items() if k not in ("checkpoint_every", "log_every", "workers")},
+                "arch": format_timm(space, arch), "supernet": file_digest(_weights_file(run))}
+    state = _resume_state(ckpt, out, resume, settings)
+    if state is not None and state.step == state.total_steps and (out / "finetune.json").is_file():
+        return _finished(out)
     student = extract_child(supernet, arch).to(rt.device, memory_format=rt.memory_format).train()
     teacher = _teacher(run, supernet, rt)
     del supernet
@@ -124,15 +167,12 @@ def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: Finetune
     optimizer = make_optimizer(student, "sgd", cfg.lr, cfg.weight_decay)
     ema = ema_init(student) if cfg.ema_decay > 0 else None
     start = 0
-    ckpt = out / CHECKPOINT
-    if ckpt.is_file():
-        if not resume:
-            raise BinasError(f"{out} already holds a fine-tuning checkpoint: pass --resume or choose a new --out")
+    if state is not None:
         start = load_checkpoint(ckpt, space, student, optimizer, ema).step
     net = wrap_ddp(student, rt)
     metrics = MetricsLog(out, enabled=rt.is_main)
     bar = Progress("finetune", total, start, enabled=progress and rt.is_main)
-    started, acc = time.perf_counter(), float("nan")
+    started, acc = time.perf_counter(), None
     batches = train_batches(data, rt, batch_size=cfg.batch_size, seed=cfg.seed, stream=_STREAM, start=start,
                             stop=total, augment=cfg.augment, workers=cfg.workers)
     for step, (x, y) in zip(range(start, total), batches):
@@ -157,7 +197,8 @@ def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: Finetune
             metrics.write({"stage": "finetune", "step": step + 1, "loss": loss_value, "train_acc": acc})
         if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
             if rt.is_main:
-                save_checkpoint(ckpt, space, student, optimizer, ema, TrainState("finetune", step + 1, total))
+                save_checkpoint(ckpt, space, student, optimizer, ema, TrainState("finetune", step + 1, total),
+                                settings)
             rt.barrier()
         if on_step is not None:
             on_step(step + 1)

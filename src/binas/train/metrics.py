@@ -13,7 +13,8 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
-from binas.io import atomic_write_text
+from binas.errors import FileFormatError
+from binas.io import atomic_write_text, read_text
 from binas.train.config import TrainConfig
 
 __all__ = ["MetricsLog", "Progress", "accuracy", "write_config"]
@@ -38,29 +39,37 @@ class MetricsLog:
     """
 
     def __init__(self, out: Path, enabled: bool) -> None:
-        self.enabled, self.path = enabled, out / "metrics.jsonl"
+        self.enabled, self.path, self.out = enabled, out / "metrics.jsonl", out
         self.rows: list[dict[str, Any]] = []
-        self.tb = None
+        self.tb: Any = False  # created at the first row (nothing is written before the run starts)
         if not enabled:
             return
-        out.mkdir(parents=True, exist_ok=True)
         if self.path.is_file():
-            for line in self.path.read_text().splitlines():
+            lines = read_text(self.path, "metrics log").splitlines()
+            for n, line in enumerate(lines):
+                if not line.strip():
+                    continue
                 try:
                     self.rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    break  # the torn last line of a killed run
+                except ValueError:
+                    if n < len(lines) - 1:  # only the last line may be torn (a kill while appending)
+                        raise FileFormatError(f"metrics log {self.path} is corrupt (line {n + 1})") from None
         self._rewrite_pending = self.path.is_file()  # drop stale rows (and a torn line) before appending
-        try:
-            from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(out / "tensorboard"))
-        except ImportError:  # TensorBoard is optional
-            self.tb = None
+    def _tensorboard(self) -> Any:
+        if self.tb is False:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(self.out / "tensorboard"))
+            except ImportError:  # TensorBoard is optional
+                self.tb = None
+        return self.tb
 
     def write(self, row: dict[str, Any]) -> None:
         if not self.enabled:
             return
+        self._tensorboard()
         if self._rewrite_pending:
             if "step" in row:  # rows a killed run wrote past its last checkpoint
                 self.rows = [r for r in self.rows if not (r.get("stage") == row["stage"] and
@@ -68,9 +77,10 @@ class MetricsLog:
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.rows))
             self._rewrite_pending = False
         self.rows.append(row)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")
-        if self.tb is not None and "step" in row:
+        if self.tb and "step" in row:
             for key, value in row.items():
                 if isinstance(value, (int, float)) and key != "step":
                     self.tb.add_scalar(f"{row['stage']}/{key}", value, row["step"])
@@ -89,7 +99,7 @@ class MetricsLog:
 
     def close(self) -> None:
         self.flush_csv()
-        if self.tb is not None:
+        if self.tb:
             self.tb.close()
 
 
