@@ -11,7 +11,8 @@ from binas.estimator.form import load_estimator
 from binas.estimator.metrics import all_metrics
 from binas.estimator.samples import Sample
 from binas.io import atomic_write_json, atomic_write_text
-from binas.plots import plot_front, save_figure
+from binas.figures import new_figure, save_figure
+from binas.plots import plot_front
 from binas.report import write_insights
 from binas.resources.lut import Lut
 from binas.space import SearchSpace
@@ -28,9 +29,7 @@ def similar_latency(samples: list[Sample], latency: float, tolerance: float = 0.
 
 
 def _scatter(x: np.ndarray, y: np.ndarray, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = new_figure(figsize=(5, 5))
     ax.scatter(x, y, s=10)
     lo, hi = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)

@@ -8,11 +8,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from binas.data import ImageData
 from binas.errors import BinasError, DataError, FileFormatError
+from binas.inference import batched_logits, topk_correct
+from binas.loaders import Source, eval_batches
 from binas.resources.lut import Lut
 from binas.resources.measure import MeasureSettings
 from binas.resources.timing import make_backend, timing_rounds
+from binas.runtime import Runtime
 from binas.space import SearchSpace
 
 __all__ = ["DEFAULT_TIMING", "measure_latency", "timing_settings", "topk_accuracy"]
@@ -22,23 +24,30 @@ DEFAULT_TIMING = {"backend": "torch", "threads": 1, "batch_size": 1, "clock": "w
 
 
 @torch.no_grad()
-def topk_accuracy(model: nn.Module, data: ImageData, batch_size: int = 500, limit: int | None = None) -> dict[str, Any]:
-    """Top-1 and top-5 accuracy (%) of ``model`` (eval mode) on the first ``limit`` images of ``data``."""
-    model.eval()
+def topk_accuracy(model: nn.Module, data: Source, batch_size: int = 500, limit: int | None = None,
+                  rt: Runtime | None = None, workers: int | None = None) -> dict[str, Any]:
+    """Top-1 and top-5 accuracy (%) of ``model`` (eval mode) on the first ``limit`` images of ``data``.
+
+    Runs on ``rt``'s device (the model is moved there); under ``torchrun`` each rank takes a share of
+    the images and the counts are summed.
+    """
+    rt = rt or Runtime()
     if limit is not None and limit < 1:
         raise DataError(f"--limit must be at least 1 image, got {limit}")
     n = len(data) if limit is None else min(limit, len(data))
     if n < 1:
         raise DataError(f"data set {data.name!r} holds no images to evaluate")
-    top1 = top5 = 0
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)
-        logits = model(data.normalize(data.images[start:stop]))
-        labels = data.labels[start:stop]
-        best = logits.topk(min(5, logits.shape[1]), dim=1).indices  # B, 5
-        top1 += int((best[:, 0] == labels).sum())
-        top5 += int((best == labels[:, None]).any(dim=1).sum())
-    return {"top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n, "images": n}
+    home = next(model.parameters()).device
+    model = model.to(rt.device, memory_format=rt.memory_format).eval()
+    mine = np.arange(n)[rt.rank::rt.world_size]
+    counts = torch.zeros(2, dtype=torch.float64, device=rt.device)
+    for logits, labels in batched_logits(model, eval_batches(data, rt, mine, batch_size=batch_size, workers=workers),
+                                         rt):
+        top1, top5 = topk_correct(logits, labels)
+        counts += torch.stack([top1.sum(), top5.sum()]).to(torch.float64)
+    rt.sum_(counts)
+    model.to(home, memory_format=torch.contiguous_format)  # as the caller had it (e.g. for CPU timing)
+    return {"top1": 100.0 * float(counts[0]) / n, "top5": 100.0 * float(counts[1]) / n, "images": n}
 
 
 def timing_settings(lut: Lut | None) -> dict[str, Any]:
@@ -63,10 +72,11 @@ def measure_latency(models: dict[str, nn.Module], space: SearchSpace, settings: 
         models: name -> network for ``space`` (at the space's input size).
         settings: ``backend``, ``threads``, ``batch_size`` (and ``clock``), see :func:`timing_settings`.
     """
-    backend = make_backend(settings["backend"], settings["threads"], settings.get("clock", "wall"))
-    shape = (settings["batch_size"], space.in_channels, space.input_size, space.input_size)
-    runners = {name: backend.prepare(model.eval(), [torch.randn(shape)]) for name, model in models.items()}
-    samples: dict[str, list[float]] = {}
-    timing_rounds(backend, runners, samples, range(repeats), warmup, seed)
+    # the backend restores the thread count and the allocator afterwards
+    with make_backend(settings["backend"], settings["threads"], settings.get("clock", "wall")) as backend:
+        shape = (settings["batch_size"], space.in_channels, space.input_size, space.input_size)
+        runners = {name: backend.prepare(model.eval(), [torch.randn(shape)]) for name, model in models.items()}
+        samples: dict[str, list[float]] = {}
+        timing_rounds(backend, runners, samples, range(repeats), warmup, seed)
     return {name: {"latency_ms": float(np.median(v)), "iqr_ms": float(np.subtract(*np.percentile(v, [75, 25])))}
             for name, v in samples.items()}

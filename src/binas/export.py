@@ -20,6 +20,7 @@ import torch
 
 from binas.codec import arch_to_json, format_timm, parse_timm
 from binas.errors import BinasError, FileFormatError
+from binas.inference import recalibrate_bn  # noqa: F401  (re-exported: one BN recalibration)
 from binas.io import atomic_write_bytes, atomic_write_json
 from binas.nn.safeload import build_fitting
 from binas.nn.static import ChildNet, build_child
@@ -43,38 +44,6 @@ class LoadedModel:
     arch: Architecture
     model: ChildNet
     metadata: dict[str, str]
-
-
-@torch.no_grad()
-def recalibrate_bn(model: torch.nn.Module, batches: Any, max_images: int) -> int:
-    """Re-estimate BN running statistics as a plain average over up to ``max_images`` images.
-
-    Args:
-        model: the network (its mode is restored afterwards).
-        batches: an iterable of normalised float image batches.
-        max_images: how many images to use.
-
-    Returns:
-        The number of images used.
-    """
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    saved = [(bn.momentum, bn.training) for bn in bns]
-    was_training = model.training
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative moving average = exact mean over the batches seen
-    model.train()
-    seen = 0
-    for x in batches:
-        x = x[: max_images - seen]
-        model(x)
-        seen += x.shape[0]
-        if seen >= max_images:
-            break
-    for bn, (momentum, _) in zip(bns, saved):
-        bn.momentum = momentum
-    model.train(was_training)
-    return seen
 
 
 def save_model(out_dir: str | Path, space: SearchSpace, arch: Architecture, model: ChildNet,

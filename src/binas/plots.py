@@ -1,35 +1,23 @@
-"""Matplotlib figures (Agg backend, written atomically as PNG)."""
+"""Matplotlib figures of the insights (written atomically as PNG; no backend is selected, see binas.figures)."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from binas.insights import Insights  # noqa: E402
-from binas.io import atomic_write_bytes  # noqa: E402
+from binas.figures import new_figure, save_figure
+from binas.insights import Insights
 
 __all__ = ["save_figure", "plot_choice_heatmaps", "plot_depth_values", "plot_gain_per_unit", "plot_front"]
-
-
-def save_figure(fig: plt.Figure, path: str | Path) -> Path:
-    """Save ``fig`` as PNG atomically and close it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
 
 
 def plot_choice_heatmaps(ins: Insights, path: str | Path) -> Path:
     """One heatmap per stage: positions x choices, colour = accuracy contribution (points)."""
     n = len(ins.space.stages)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
+    fig, axes = new_figure(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
     vmax = max(float(np.max(np.abs(v))) for stage in ins.choice_values for v in stage) or 1.0
     for s, ax in enumerate(axes[0]):
         stage = ins.space.stages[s]
@@ -49,11 +37,11 @@ def plot_choice_heatmaps(ins: Insights, path: str | Path) -> Path:
 
 def plot_depth_values(ins: Insights, path: str | Path) -> Path:
     """Grouped bars: Db per stage and depth option."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    fig, ax = new_figure(figsize=(6.5, 3.5))
     for s, (stage, values) in enumerate(zip(ins.space.stages, ins.depth_values)):
         offsets = np.linspace(-0.3, 0.3, len(stage.depths)) if len(stage.depths) > 1 else [0.0]
         for off, d, v in zip(offsets, stage.depths, values):
-            ax.bar(s + off, v, width=0.6 / max(len(stage.depths), 1), color=plt.cm.viridis(d / 5))
+            ax.bar(s + off, v, width=0.6 / max(len(stage.depths), 1), color=colormaps['viridis'](d / 5))
             ax.text(s + off, v, str(d), ha="center", va="bottom" if v >= 0 else "top", fontsize=7)
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xticks(range(len(ins.space.stages)), [f"stage {s + 1}" for s in range(len(ins.space.stages))])
@@ -64,7 +52,7 @@ def plot_depth_values(ins: Insights, path: str | Path) -> Path:
 
 def plot_gain_per_unit(ins: Insights, path: str | Path) -> Path:
     """Scatter of every choice: extra cost vs extra accuracy relative to the cheapest at its position."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = new_figure(figsize=(6.5, 4))
     for s, stage in enumerate(ins.space.stages):
         xs, ys = [], []
         for j in range(stage.num_positions):
@@ -85,7 +73,7 @@ def plot_front(front_x: Sequence[float], front_y: Sequence[float], path: str | P
                ylabel: str = "predicted accuracy (%)", marked: Sequence[tuple[float, float, str]] = (),
                others: Sequence[tuple[float, float]] = (), title: str = "Pareto front") -> Path:
     """A front as a step line, optional other points (grey) and marked networks (labelled)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = new_figure(figsize=(6.5, 4))
     if others:
         ox, oy = zip(*others)
         ax.scatter(ox, oy, s=8, color="0.7", label="random networks")

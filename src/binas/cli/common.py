@@ -13,7 +13,7 @@ import functools
 import inspect
 import json
 import signal
-from typing import Any, Callable, TypeVar
+from typing import Annotated, Any, Callable, Optional, TypeVar
 
 import typer
 import typer.core
@@ -23,8 +23,14 @@ from rich.text import Text
 from binas.errors import BinasError
 from binas.io import claim_outputs
 
-__all__ = ["BinasGroup", "EXIT_BAD_INPUT", "EXIT_FAILURE", "claim_outputs", "claims", "err_console", "out_console",
-           "parse_max", "print_error", "print_json", "print_warning"]
+__all__ = ["BinasGroup", "DeviceOpt", "EXIT_BAD_INPUT", "EXIT_FAILURE", "WorkersOpt", "claim_outputs", "claims",
+           "err_console", "out_console", "parse_max", "print_error", "print_json", "print_warning"]
+
+# Options shared by every command that computes on images (one runtime, one data layer).
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available) | cpu | cuda; under torchrun "
+                      "each rank uses GPU LOCAL_RANK.")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Loader worker processes for image folders "
+                       "(default: CPUs per local rank, at most 8).", min=0)]
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from binas.cli.common import claim_outputs, claims, out_console, print_json
+from binas.cli.common import DeviceOpt, WorkersOpt, claim_outputs, claims, out_console, print_json
 from binas.codec import load_architecture
 from binas.resources.lut import load_lut
 from binas.search.problem import format_amount
@@ -16,22 +16,23 @@ from binas.search.problem import format_amount
 
 RunOption = Annotated[Path, typer.Option("--run", help="Supernet training run directory (or its .safetensors).")]
 ArchOption = Annotated[str, typer.Option("--arch", help="timm arch-def string or binas.arch/1 JSON file.")]
-DataOption = Annotated[str, typer.Option("--data", help="Dataset: fashion-mnist, cifar10, imagefolder, synthetic or a folder.")]
-DataDirOption = Annotated[Optional[str], typer.Option("--data-dir", help="Where the dataset files are.")]
+DataOption = Annotated[Optional[str], typer.Option("--data", help="Dataset: fashion-mnist, cifar10, imagefolder, "
+                       "synthetic or a folder (default: the one the supernet run was trained on).")]
+DataDirOption = Annotated[Optional[str], typer.Option("--data-dir", help="Where the dataset files are (default: "
+                          "the supernet run's).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-def _batches(data_name: str, data_dir: str | None, space, batch_size: int = 256):
-    import torch
+def _calibration_batches(data_name: str, data_dir: str | None, space, rt, n: int, workers: int | None,
+                         batch_size: int = 100):
+    """This rank's share of ``n`` training images chosen by a fixed seed (evaluation protocol), as device batches."""
+    import numpy as np
 
-    from binas.data import load_data
+    from binas.loaders import DataSpec, eval_batches, open_split
 
-    data = load_data(data_name, "train", data_dir, image_shape=(space.in_channels, space.input_size, space.input_size),
-                     num_classes=space.num_classes)
-    gen = torch.Generator().manual_seed(0)
-    order = torch.randperm(len(data), generator=gen)
-    for start in range(0, len(order), batch_size):
-        yield data.normalize(data.images[order[start:start + batch_size]])
+    data = open_split(DataSpec.for_space(data_name, data_dir, space, workers), "train")
+    chosen = np.sort(np.random.default_rng(0).permutation(len(data))[:n])[rt.rank::rt.world_size]
+    return eval_batches(data, rt, chosen, batch_size=batch_size, workers=workers)
 
 
 @claims(dirs=('out',))
@@ -42,24 +43,42 @@ def export(
     recalibrate_bn_images: Annotated[int, typer.Option("--recalibrate-bn", help="Re-estimate BN statistics on this "
                                      "many training images (0 = keep the supernet's).", min=0)] = 0,
     onnx: Annotated[bool, typer.Option("--onnx", help="Also write model.onnx, verified with ONNX Runtime.")] = False,
-    data: DataOption = "fashion-mnist",
+    data: DataOption = None,
     data_dir: DataDirOption = None,
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Extract the static child of ARCH with weights inherited from the supernet; save it (and ONNX)."""
+    """Extract the static child of ARCH with weights inherited from the supernet; save it (and ONNX); torchrun-able
+    (the BN re-estimation is shared out over the ranks, rank 0 writes)."""
+    import torch
+
     from binas.export import export_onnx, recalibrate_bn, save_model
     from binas.nn.supernet import extract_child, load_supernet
+    from binas.runtime import open_runtime
+    from binas.train.config import resolve_data
 
     supernet = load_supernet(run)
     space, architecture = load_architecture(arch, supernet.space)
     child = extract_child(supernet, architecture).eval()
-    used = recalibrate_bn(child, _batches(data, data_dir, space), recalibrate_bn_images) if recalibrate_bn_images else 0
-    provenance = {"supernet": str(run), "recalibrated_bn_images": used}
-    paths = {k: str(v) for k, v in save_model(out, space, architecture, child, provenance).items()}
-    result = {"out": str(out), **paths, "recalibrated_bn_images": used}
-    if onnx:
-        result["onnx"] = str(out / "model.onnx")
-        result["onnx_max_abs_diff"] = export_onnx(child, space, out / "model.onnx")
+    del supernet
+    used = 0
+    with open_runtime(device) as rt:
+        if recalibrate_bn_images:
+            data, data_dir = resolve_data(data, data_dir, run)
+            child.to(rt.device, memory_format=rt.memory_format)
+            batches = _calibration_batches(data, data_dir, space, rt, recalibrate_bn_images, workers)
+            used = int(rt.sum_(torch.tensor([recalibrate_bn(child, batches, recalibrate_bn_images, rt)],
+                                            device=rt.device)).item())
+            child.to("cpu", memory_format=torch.contiguous_format).eval()
+        if not rt.is_main:
+            return
+        provenance = {"supernet": str(run), "recalibrated_bn_images": used}
+        paths = {k: str(v) for k, v in save_model(out, space, architecture, child, provenance).items()}
+        result = {"out": str(out), **paths, "recalibrated_bn_images": used}
+        if onnx:
+            result["onnx"] = str(out / "model.onnx")
+            result["onnx_max_abs_diff"] = export_onnx(child, space, out / "model.onnx")
     if json_out:
         print_json(result)
         return
@@ -73,35 +92,48 @@ def finetune(
     run: RunOption,
     arch: ArchOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output model directory (also holds the checkpoint).")],
-    data: DataOption = "fashion-mnist",
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Fine-tuning config YAML (keys: the "
+                      "FinetuneConfig fields; CLI options override it).")] = None,
+    data: DataOption = None,
     data_dir: DataDirOption = None,
-    epochs: Annotated[float, typer.Option(help="Passes over the training split.")] = 1.0,
+    epochs: Annotated[Optional[float], typer.Option(help="Passes over the training split [1].")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Cap on optimizer steps.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per step (per process).")] = 128,
-    lr: Annotated[float, typer.Option(help="Peak learning rate (SGD, cosine schedule).")] = 0.02,
-    kd_weight: Annotated[float, typer.Option(help="Weight of the KL term to the heaviest network.")] = 2.0,
-    ema_decay: Annotated[float, typer.Option(help="EMA decay of the weights (0 = off).")] = 0.0,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per step (per process) [128].")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (SGD, cosine schedule) [0.02].")] = None,
+    kd_weight: Annotated[Optional[float], typer.Option(help="Weight of the KL term to the heaviest network [2].")] = None,
+    ema_decay: Annotated[Optional[float], typer.Option(help="EMA decay of the weights (0 = off) [0].")] = None,
     train_subset: Annotated[Optional[int], typer.Option(help="Use only this many training images.")] = None,
-    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Random crop and flip.")] = True,
-    seed: Annotated[int, typer.Option(help="Seed of data order, augmentation and dropout.")] = 0,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Write the resumable checkpoint "
-                                "every N steps.")] = 100,
+    augment: Annotated[Optional[bool], typer.Option("--augment/--no-augment", help="Augment the training images "
+                       "[on].")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of data order, augmentation and dropout [0].")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every", help="Write the resumable "
+                                "checkpoint every N steps [100].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --out (with the same "
                       "settings; any changed one is refused).")] = False,
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     json_out: JsonOption = False,
 ) -> None:
     """Fine-tune ARCH (weights from the supernet) with KD from the heaviest network; torchrun-able."""
     from binas.nn.supernet import load_supernet
+    from binas.runtime import open_runtime
+    from binas.train.config import load_dataclass, resolve_data
     from binas.train.finetune import FinetuneConfig
     from binas.train.finetune import finetune as run_finetune
 
-    cfg = FinetuneConfig(data=data, data_dir=data_dir, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
-                         lr=lr, kd_weight=kd_weight, ema_decay=ema_decay, train_subset=train_subset, augment=augment,
-                         seed=seed, checkpoint_every=checkpoint_every).validate()
     supernet = load_supernet(run)
     _, architecture = load_architecture(arch, supernet.space)
-    with claim_outputs(dirs={"--out": out}):
-        result = run_finetune(run, architecture, out, cfg, resume=resume, progress=not json_out)
+    del supernet
+    if data is None and (config is None or "data" not in _yaml_keys(config)):  # the data the supernet was trained on
+        data, data_dir = resolve_data(None, data_dir, run)
+    cfg = load_dataclass(FinetuneConfig, config, "fine-tuning", data=data, data_dir=data_dir, epochs=epochs,
+                         max_steps=max_steps, batch_size=batch_size, lr=lr, kd_weight=kd_weight, ema_decay=ema_decay,
+                         train_subset=train_subset, augment=augment, seed=seed, checkpoint_every=checkpoint_every,
+                         workers=workers)
+    with claim_outputs(dirs={"--out": out}), open_runtime(device) as rt:
+        result = run_finetune(run, architecture, out, cfg, resume=resume, progress=not json_out, rt=rt)
+        if not rt.is_main:
+            return
     if json_out:
         print_json(result)
         return
@@ -111,27 +143,55 @@ def finetune(
     out_console.print(f"fine-tuned {result['steps']} steps in {result['seconds']:.1f} s -> {out}")
 
 
+def _yaml_keys(path: Path) -> set[str]:
+    """The top-level keys of a YAML mapping (empty when unreadable: loading the config reports that)."""
+    from binas.errors import FileFormatError
+    from binas.io import load_yaml, read_text
+
+    try:
+        obj = load_yaml(read_text(path, "fine-tuning config"), str(path))
+    except FileFormatError:
+        return set()
+    return set(obj) if isinstance(obj, dict) else set()
+
+
 def evaluate(
     model: Annotated[Path, typer.Option("--model", help="Model directory written by export or finetune.")],
-    data: DataOption = "fashion-mnist",
+    data: DataOption = None,
     data_dir: DataDirOption = None,
     lut: Annotated[Optional[Path], typer.Option("--lut", help="LUT whose prediction to show; a latency LUT also "
                    "gives the timing settings (default: torch, 1 thread, batch 1).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N test images.", min=1)] = None,
     repeats: Annotated[int, typer.Option(help="Timed rounds for the latency.", min=1)] = 30,
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass (per process).", min=1)] = 100,
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Top-1/top-5 accuracy on the test split and measured latency of an exported model."""
-    from binas.data import load_data
+    """Top-1/top-5 accuracy on the test split (on --device; torchrun-able) and measured latency (the LUT's
+    backend settings, rank 0) of an exported model."""
+    import json
+
     from binas.evaluate import measure_latency, timing_settings, topk_accuracy
     from binas.export import load_model
+    from binas.loaders import DataSpec, open_split
+    from binas.runtime import open_runtime
+    from binas.train.config import resolve_data
 
     loaded = load_model(model)
     space = loaded.space
     table = load_lut(lut, space) if lut is not None else None
-    test = load_data(data, "test", data_dir, image_shape=(space.in_channels, space.input_size, space.input_size),
-                     num_classes=space.num_classes)
-    result = topk_accuracy(loaded.model, test, limit=limit)
+    if data is None:
+        try:
+            source_run = json.loads(loaded.metadata.get("provenance", "{}")).get("supernet")
+        except json.JSONDecodeError:
+            source_run = None
+        data, data_dir = resolve_data(None, data_dir, source_run)
+    test = open_split(DataSpec.for_space(data, data_dir, space, workers), "test")
+    with open_runtime(device) as rt:
+        result = topk_accuracy(loaded.model, test, batch_size=batch_size, limit=limit, rt=rt, workers=workers)
+        if not rt.is_main:
+            return
     settings = timing_settings(table)
     result.update(measure_latency({"model": loaded.model}, space, settings, repeats=repeats)["model"])
     result["timing"] = settings

@@ -10,10 +10,10 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from binas.cli.common import claims, err_console, out_console, print_json
+from binas.cli.common import DeviceOpt, WorkersOpt, claims, err_console, out_console, print_json
 from binas.errors import BinasError, DataError
 from binas.estimator.contributions import CONVENTIONS
-from binas.estimator.measure import BuildConfig, partial_path, rank_world
+from binas.estimator.measure import BuildConfig, partial_path
 from binas.estimator.predictors import PREDICTORS
 from binas.io import read_format
 from binas.resume import ResumeError
@@ -26,7 +26,8 @@ RunOpt = Annotated[Optional[str], typer.Option("--run", help="Supernet training 
 SupernetOpt = Annotated[Optional[str], typer.Option("--supernet", help="Supernet .safetensors file.")]
 DataOpt = Annotated[Optional[str], typer.Option("--data", help="Data set the supernet was trained on "
                     "(fashion-mnist, cifar10, imagefolder, synthetic; default: from the run's config).")]
-DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are.")]
+DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are (default: "
+                       "the run's).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 EstimatorSpaceOpt = Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML file (default: "
                               "the one named in the estimator).")]
@@ -42,6 +43,15 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
                   console=err_console, transient=True) as bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _data_dir(run: str | None, data: str | None, data_dir: str | None) -> str | None:
+    """``--data-dir``, else the run's own when the data set also comes from the run."""
+    if data_dir is not None or data is not None or run is None:
+        return data_dir
+    from binas.train.config import run_data
+
+    return run_data(run)[1]
 
 
 @app.command("build")
@@ -62,11 +72,14 @@ def build(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass (per-image subnets: "
                           "larger batches group more images per choice and run faster).")] = 2000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed build from OUT.partial.json.")] = False,
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Measure the 1 + #alpha + #beta accuracy contributions on the supernet (DESIGN 3.2)."""
+    """Measure the 1 + #alpha + #beta accuracy contributions on the supernet (DESIGN 3.2); torchrun-able."""
     from binas.estimator.pipeline import METHODS, build_estimator, resolve_source
-    from binas.resources.timing import steady_allocator
+    from binas.resources.timing import kept_allocator
+    from binas.runtime import open_runtime, torchrun_rank_world
 
     if convention not in CONVENTIONS:
         raise BinasError(f"--convention must be one of {', '.join(CONVENTIONS)}, not {convention!r}")
@@ -75,7 +88,7 @@ def build(
     if method not in METHODS:
         raise BinasError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     crn = method == "differences" if crn is None else crn
-    rank, world = rank_world()  # under torchrun every rank measures a share; rank 0 writes and reports
+    rank, world = torchrun_rank_world()  # under torchrun every rank measures a share; rank 0 writes and reports
     if resume and not partial_path(out, rank, world).exists():
         if not out.is_file():
             raise ResumeError(f"nothing to resume for {out}: there is no {partial_path(out, rank, world).name} "
@@ -85,12 +98,15 @@ def build(
             if json_out:
                 print_json({"out": str(out), "complete": True})
         return
-    steady_allocator()  # no page faults on every large batch (1.3-2x faster on CPU)
     source, data_name = resolve_source(run, supernet, data)
+    data_dir = _data_dir(run, data, data_dir)
     cfg = BuildConfig(images=images, crn=crn, seed=seed, batch_size=batch_size)
-    with _progress("measuring", json_out or rank != 0) as tick:
-        form = build_estimator(source, data_name, out, cfg, convention=convention, method=method,
-                               data_dir=data_dir, resume=resume, on_measured=tick)
+    # kept_allocator: no page faults on every large batch (1.3-2x faster on CPU); restored afterwards
+    with open_runtime(device) as rt, kept_allocator():
+        with _progress("measuring", json_out or not rt.is_main) as tick:  # every rank measures a share
+            form = build_estimator(source, data_name, out, cfg, convention=convention, method=method,
+                                   data_dir=data_dir, resume=resume, on_measured=tick, rt=rt, workers=workers)
+        rank = rt.rank
     if rank != 0:
         return
     n = 1 + len(form.p_alpha) + len(form.p_beta)
@@ -117,36 +133,45 @@ def sample(
                      "the estimator measures on) or test (an independent ground truth).")] = "heldout",
     lut: Annotated[Optional[list[str]], typer.Option("--lut", help="LUT file(s) whose resource to add "
                    "(repeatable).")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.", min=1)] = 128,
+    device: DeviceOpt = "auto",
+    workers: WorkersOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """One-shot accuracy of N random subnets on the held-out (or test) split, one JSON line each."""
-    from binas.estimator.pipeline import heldout_tensors, resolve_source, sample_subnets
+    """One-shot accuracy of N random subnets on the held-out (or test) split, one JSON line each; torchrun-able."""
+    from binas.estimator.pipeline import heldout_images, resolve_source, sample_subnets
     from binas.estimator.samples import write_samples
     from binas.nn.supernet import load_supernet
     from binas.resources.lut import load_lut
-    from binas.resources.timing import steady_allocator
+    from binas.resources.timing import kept_allocator
+    from binas.runtime import open_runtime
 
     if split not in ("heldout", "test"):
         raise BinasError(f"--split must be heldout or test, not {split!r}")
+    if images is not None and images < 1:
+        raise DataError(f"--images must be at least 1, got {images}")
     source, data_name = resolve_source(run, supernet, data)
+    data_dir = _data_dir(run, data, data_dir)
     net = load_supernet(source)
     luts = [load_lut(p, net.space) for p in lut or []]
-    steady_allocator()  # no page faults on every batch (1.3-2x faster on CPU)
-    x, y = heldout_tensors(net.space, data_name, data_dir, split=split)
-    if images is not None:
-        if images < 1:
-            raise DataError(f"--images must be at least 1, got {images}")
-        x, y = x[:images], y[:images]
-    with _progress("sampling", json_out) as tick:
-        samples = sample_subnets(net, x, y, n, seed=seed, luts=luts, batch_size=128, on_measured=tick)
+    with open_runtime(device) as rt, kept_allocator():  # no page faults on every batch (1.3-2x faster on CPU)
+        net = net.to(rt.device, memory_format=rt.memory_format)
+        x, y = heldout_images(net.space, data_name, data_dir, split=split, rt=rt, workers=workers)
+        if images is not None:
+            x, y = x[:images], y[:images]
+        with _progress("sampling", json_out or not rt.is_main) as tick:
+            samples = sample_subnets(net, x, y, n, seed=seed, luts=luts, batch_size=batch_size, on_measured=tick,
+                                     rt=rt)
+        if not rt.is_main:
+            return
     write_samples(out, net.space, samples)
     acc = np.array([s.accuracy for s in samples])
-    result = {"out": str(out), "n": n, "images": int(x.shape[0]), "accuracy_mean": float(acc.mean()),
+    result = {"out": str(out), "n": n, "images": len(y), "accuracy_mean": float(acc.mean()),
               "accuracy_min": float(acc.min()), "accuracy_max": float(acc.max())}
     if json_out:
         print_json(result)
         return
-    out_console.print(f"wrote {out}: {n} subnets on {x.shape[0]} images, top-1 {acc.min():.2f}..{acc.max():.2f}% "
+    out_console.print(f"wrote {out}: {n} subnets on {len(y)} images, top-1 {acc.min():.2f}..{acc.max():.2f}% "
                       f"(mean {acc.mean():.2f}%)")
 
 

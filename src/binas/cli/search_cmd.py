@@ -221,12 +221,9 @@ def search(
 
 
 def _plot(path: Path, resource: str, unit: str, values: list[float], accuracy: list[float]) -> None:
-    import matplotlib
+    from binas.figures import new_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4))
     ax.step(values, accuracy, where="post", color="tab:blue")
     ax.plot(values, accuracy, ".", color="tab:blue", markersize=3)
     ax.set_xlabel(f"{resource} ({unit})")
@@ -235,7 +232,6 @@ def _plot(path: Path, resource: str, unit: str, values: list[float], accuracy: l
     ax.grid(alpha=0.3)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 
 

@@ -36,12 +36,17 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Training config YAML "
                       "(keys: the TrainConfig fields; CLI options override it).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto (CUDA when available) | cpu | cuda; under "
+                      "torchrun each rank uses GPU LOCAL_RANK.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Loader worker processes for image folders "
+                       "(default: CPUs per local rank, at most 8).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train a supernet: stage A (heaviest network), then stage B (uniform sampling + distillation)."""
     overrides = dict(space=space, data=data, out=str(out) if out else None, data_dir=data_dir, epochs=epochs,
                      max_steps=max_steps, batch_size=batch_size, lr=lr, stage=stage, sampling=sampling,
-                     train_subset=train_subset, checkpoint_every=checkpoint_every, seed=seed)
+                     train_subset=train_subset, checkpoint_every=checkpoint_every, seed=seed,
+                     device=device, workers=workers)
     base = config
     if resume and base is None and out is not None and (out / "config.yaml").is_file():
         base = out / "config.yaml"

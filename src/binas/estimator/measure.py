@@ -12,7 +12,6 @@ the order of evaluation, which is what makes resuming and sharding exact.
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +22,10 @@ import torch
 from binas.errors import DataError, FileFormatError
 from binas.estimator.contributions import Measurement, codes_for_contexts, measurement_plan, sample_contexts
 from binas.io import atomic_write_json, read_json
+from binas.inference import batched_logits
+from binas.loaders import image_batches
 from binas.resume import changed_settings, refusal
+from binas.runtime import Runtime
 from binas.space import SearchSpace
 
 __all__ = ["PARTIAL_FORMAT", "BuildConfig", "evaluate_codes", "image_outcomes", "measure_contributions",
@@ -59,30 +61,33 @@ def measurement_inputs(space: SearchSpace, index: int, m: Measurement, available
     return idx, codes_for_contexts(space, m, sample_contexts(space, cfg.images, rng))
 
 
-def _batched_logits(net: torch.nn.Module, x: torch.Tensor, codes: np.ndarray, batch_size: int):
-    """``(start, logits)`` of ``net`` (eval mode) per batch, image i routed through ``codes[i]``."""
-    net.eval()
-    for start in range(0, x.shape[0], batch_size):
-        rows = codes if codes.shape[0] == 1 else codes[start:start + batch_size]  # one row: whole batch
-        yield start, net(x[start:start + batch_size], rows)
+def _batched_logits(net: torch.nn.Module, x: Any, codes: np.ndarray, batch_size: int, rt: Runtime | None = None):
+    """``(start, logits)`` of ``net`` (eval mode) per batch, image i routed through ``codes[i]``.
+
+    ``x``: normalised images on the model's device, or :class:`~binas.loaders.LazyImages` (decoded on demand).
+    """
+    start = 0
+    for logits, _ in batched_logits(net, ((b, None) for b in image_batches(x, batch_size)), rt, codes):
+        yield start, logits
+        start += logits.shape[0]
 
 
 @torch.no_grad()
-def evaluate_codes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, codes: np.ndarray,
-                   batch_size: int = 256) -> np.ndarray:
+def evaluate_codes(net: torch.nn.Module, x: Any, y: torch.Tensor, codes: np.ndarray,
+                   batch_size: int = 256, rt: Runtime | None = None) -> np.ndarray:
     """Per-image top-1 correctness (bool array) of ``net`` with image i routed through ``codes[i]``."""
-    return np.concatenate([(logits.argmax(dim=1) == y[s:s + batch_size]).cpu().numpy()
-                           for s, logits in _batched_logits(net, x, codes, batch_size)])
+    return np.concatenate([(logits.argmax(dim=1).cpu() == y[s:s + logits.shape[0]].cpu()).numpy()
+                           for s, logits in _batched_logits(net, x, codes, batch_size, rt)])
 
 
 @torch.no_grad()
-def image_outcomes(net: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, codes: np.ndarray,
-                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def image_outcomes(net: torch.nn.Module, x: Any, y: torch.Tensor, codes: np.ndarray,
+                   batch_size: int = 256, rt: Runtime | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(correct, p_true)`` per image: top-1 correctness (bool) and the softmax probability of the
     true class (float32), for analyses that need both (:func:`evaluate_codes` skips the softmax)."""
     correct, p_true = [], []
-    for s, logits in _batched_logits(net, x, codes, batch_size):
-        labels = y[s:s + batch_size]
+    for s, logits in _batched_logits(net, x, codes, batch_size, rt):
+        labels = y[s:s + logits.shape[0]].to(logits.device)
         correct.append((logits.argmax(dim=1) == labels).cpu().numpy())
         p_true.append(torch.softmax(logits.float(), dim=1).gather(1, labels[:, None])[:, 0].cpu().numpy())
     return np.concatenate(correct), np.concatenate(p_true)
@@ -119,47 +124,40 @@ def _load_partial(path: Path, config: dict[str, Any], resume: bool) -> dict[str,
 
 
 def rank_world() -> tuple[int, int]:
-    """This process's rank and the world size under ``torchrun`` (gloo is enough for the gather)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1
+    """This process's rank and the world size (1 unless a runtime joined a ``torchrun`` group)."""
     import torch.distributed as dist
 
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return dist.get_rank(), dist.get_world_size()
-
-
-def _gather(results: dict[str, list[Any]], world: int) -> dict[str, list[Any]]:
-    if world <= 1:
-        return results
-    import torch.distributed as dist
-
-    parts: list[Any] = [None] * world
-    dist.all_gather_object(parts, results)
-    return {k: v for part in parts for k, v in part.items()}
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def measure_contributions(
-    net: torch.nn.Module, space: SearchSpace, x: torch.Tensor, y: torch.Tensor, cfg: BuildConfig,
+    net: torch.nn.Module, space: SearchSpace, x: Any, y: torch.Tensor, cfg: BuildConfig,
     out: str | Path, *, resume: bool = False, meta: dict[str, Any] | None = None,
-    on_measured: Callable[[int, int], None] | None = None,
+    on_measured: Callable[[int, int], None] | None = None, rt: Runtime | None = None,
 ) -> tuple[dict[str, float], dict[str, float], dict[str, np.ndarray]]:
     """Run (or finish) every measurement of :func:`measurement_plan` on held-out ``x, y``.
 
     Args:
         net: the supernet; ``net(x, codes)`` gives logits with image i routed through ``codes[i]``.
-        x, y: held-out images (N, C, H, W) and labels (N,).
+        x, y: held-out images (N, C, H, W; a tensor on the model's device or
+            :class:`~binas.loaders.LazyImages`) and labels (N,).
         out: the estimator file the build will write; finished measurements go to its partial sidecar.
         resume: continue from the sidecar (its settings must match), else refuse to overwrite it.
         meta: extra settings that must match on resume (data set, supernet fingerprint...).
         on_measured: called as ``on_measured(done, total)`` after each measurement of this rank.
+        rt: the runtime (autocast; under ``torchrun`` rank ``r`` of ``w`` runs measurements ``k % w == r``
+            on its own device, and the results are gathered on every rank).
 
     Returns:
         ``(accuracy %, standard error %, per-image correctness)`` keyed by measurement key, all
         measurements (every rank); the correctness arrays follow :func:`measurement_inputs`' order.
     """
-    rank, world = rank_world()
+    if rt is None:
+        rank, world = rank_world()
+        rt = Runtime(rank=rank, world_size=world)
+    rank, world = rt.rank, rt.world_size
     config = {"space_hash": space.space_hash, **asdict(cfg), "world": world, **(meta or {})}
     config.pop("batch_size")
     path = partial_path(out, rank, world)
@@ -169,13 +167,13 @@ def measure_contributions(
         if m.key not in results:
             idx, codes = measurement_inputs(space, k, m, x.shape[0], cfg)
             t = torch.from_numpy(idx)
-            ok = evaluate_codes(net, x.index_select(0, t), y.index_select(0, t), codes, cfg.batch_size)
+            ok = evaluate_codes(net, x.index_select(0, t), y.index_select(0, t), codes, cfg.batch_size, rt)
             se = float(ok.std(ddof=1) / np.sqrt(ok.size)) * 100.0
             results[m.key] = [float(ok.mean()) * 100.0, se, pack_outcomes(ok)]
             atomic_write_json(path, {"format": PARTIAL_FORMAT, "config": config, "results": results})
         if on_measured is not None:
             on_measured(count, len(mine))
-    merged = _gather(results, world)
+    merged = {k: v for part in rt.gather_objects(results) for k, v in part.items()}
     if any(not isinstance(v, list) or len(v) != 3 for v in merged.values()):
         raise FileFormatError(f"{path} holds malformed measurements; delete it and build again")
     return ({k: v[0] for k, v in merged.items()}, {k: v[1] for k, v in merged.items()},

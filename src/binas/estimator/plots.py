@@ -14,12 +14,9 @@ __all__ = ["scatter_plot"]
 
 def scatter_plot(y_true: np.ndarray, y_pred: np.ndarray, path: str | Path, title: str = "") -> Path:
     """Predicted (y) vs measured (x) accuracy with the identity line; returns the written path."""
-    import matplotlib
+    from binas.figures import new_figure
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=120)
+    fig, ax = new_figure(figsize=(4.5, 4.5), dpi=120)
     ax.scatter(y_true, y_pred, s=8, alpha=0.7)
     lo = float(min(np.min(y_true), np.min(y_pred)))
     hi = float(max(np.max(y_true), np.max(y_pred)))
@@ -30,5 +27,4 @@ def scatter_plot(y_true: np.ndarray, y_pred: np.ndarray, path: str | Path, title
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return atomic_write_bytes(path, buf.getvalue())

@@ -167,17 +167,11 @@ def recalibrated(supernet: Supernet, arch: Architecture, images: torch.Tensor, b
     given subnet's; recomputing them on a few thousand training images (``images``: normalised
     ``(N, C, H, W)``) gives that subnet's real accuracy. The original supernet is not modified.
     """
+    from binas.inference import recalibrate_bn
+
     net = copy.deepcopy(supernet)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the calibration batches
-    net.train()
-    for start in range(0, images.shape[0], batch_size):
-        net(images[start:start + batch_size], arch)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.momentum = 0.1
+    batches = (images[start:start + batch_size] for start in range(0, images.shape[0], batch_size))
+    recalibrate_bn(net, batches, images.shape[0], forward=lambda x: net(x, arch))
     return net.eval()
 
 

@@ -59,22 +59,22 @@ def validate_lut(space: SearchSpace, lut: Lut, samples: int = 20, seed: int = 0,
         raise BinasError("--repeats must be at least 1 and --warmup at least 0")
     rng = np.random.default_rng(seed)
     archs = [space.sample(rng) for _ in range(samples)]
-    backend = make_backend(cfg["backend"], cfg["threads"], cfg["clock"])
-    report = progress or (lambda phase, i, n: None)
-    shape = (cfg["batch_size"], space.in_channels, cfg["resolution"], cfg["resolution"])
-    sp = resolution_space(space, cfg["resolution"])
-    torch.manual_seed(seed)
-    fixed = lut_entries(space, cfg["batch_size"], cfg["resolution"])[0]
-    runners = {"reference": backend.prepare(build_entry(space, fixed, cfg["resolution"]),
-                                            [torch.randn(s) for s in fixed.shapes])}
-    for i, arch in enumerate(archs):
-        report("prepare", i, samples)
-        runners[f"net{i:04d}"] = backend.prepare(build_child(sp, arch), [torch.randn(shape)])
-    report("prepare", samples, samples)
-    for runner in runners.values():
-        runner.call()  # lazy initialisation, never timed
-    measured: dict[str, list[float]] = {}
-    timing_rounds(backend, runners, measured, range(repeats), warmup, seed, lambda r: report("measure", r + 1, repeats))
+    with make_backend(cfg["backend"], cfg["threads"], cfg["clock"]) as backend:  # restores threads, allocator
+        report = progress or (lambda phase, i, n: None)
+        shape = (cfg["batch_size"], space.in_channels, cfg["resolution"], cfg["resolution"])
+        sp = resolution_space(space, cfg["resolution"])
+        torch.manual_seed(seed)
+        fixed = lut_entries(space, cfg["batch_size"], cfg["resolution"])[0]
+        runners = {"reference": backend.prepare(build_entry(space, fixed, cfg["resolution"]),
+                                                [torch.randn(s) for s in fixed.shapes])}
+        for i, arch in enumerate(archs):
+            report("prepare", i, samples)
+            runners[f"net{i:04d}"] = backend.prepare(build_child(sp, arch), [torch.randn(shape)])
+        report("prepare", samples, samples)
+        for runner in runners.values():
+            runner.call()  # lazy initialisation, never timed
+        measured: dict[str, list[float]] = {}
+        timing_rounds(backend, runners, measured, range(repeats), warmup, seed, lambda r: report("measure", r + 1, repeats))
     return _report(space, lut, archs, measured, cfg, repeats)
 
 
@@ -116,15 +116,12 @@ def calibrated_lut(lut: Lut, slope: float, intercept: float, source: str = "lut 
 
 def plot_fidelity(result: dict[str, Any], path: str | Path) -> Path:
     """Scatter plot of predicted vs measured latency with the identity and the fitted line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from binas.figures import new_figure
 
     pred = np.array([p["predicted"] for p in result["pairs"]])
     meas = np.array([p["measured"] for p in result["pairs"]])
     lo, hi = float(min(pred.min(), meas.min())) * 0.95, float(max(pred.max(), meas.max())) * 1.05
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    fig, ax = new_figure(figsize=(5, 5), dpi=120)
     ax.scatter(pred, meas, s=18, label="networks")
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
     ax.plot([lo, hi], [result["slope"] * lo + result["intercept"], result["slope"] * hi + result["intercept"]],

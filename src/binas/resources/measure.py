@@ -222,26 +222,26 @@ def measure_lut(space: SearchSpace, settings: MeasureSettings, partial: str | Pa
     identity = _identity(space, settings)
     path = Path(partial) if partial is not None else None
     done, samples = _load_partial(path, identity, names) if path is not None else (0, {})
-    backend = make_backend(settings.backend, settings.threads, settings.clock)
-    report = progress or (lambda phase, i, n: None)
-    runners = {OVERHEAD: backend.noop()}
-    torch.manual_seed(settings.seed)
-    for i, entry in enumerate(entries):
-        report("prepare", i, len(entries))
-        inputs = [torch.randn(shape) for shape in entry.shapes]
-        runner = backend.prepare(build_entry(space, entry, settings.resolution), inputs)
-        runner.call()  # first call: lazy initialisation (allocations, kernel selection), never timed
-        runners[entry.name] = runner
-    report("prepare", len(entries), len(entries))
-    for name, runner in runners.items():
-        samples.setdefault(name, [])
+    with make_backend(settings.backend, settings.threads, settings.clock) as backend:  # restores threads, allocator
+        report = progress or (lambda phase, i, n: None)
+        runners = {OVERHEAD: backend.noop()}
+        torch.manual_seed(settings.seed)
+        for i, entry in enumerate(entries):
+            report("prepare", i, len(entries))
+            inputs = [torch.randn(shape) for shape in entry.shapes]
+            runner = backend.prepare(build_entry(space, entry, settings.resolution), inputs)
+            runner.call()  # first call: lazy initialisation (allocations, kernel selection), never timed
+            runners[entry.name] = runner
+        report("prepare", len(entries), len(entries))
+        for name, runner in runners.items():
+            samples.setdefault(name, [])
 
-    def on_round(r: int) -> None:
-        if path is not None:
-            _save_partial(path, identity, r + 1, samples)
-        report("measure", r + 1, settings.repeats)
+        def on_round(r: int) -> None:
+            if path is not None:
+                _save_partial(path, identity, r + 1, samples)
+            report("measure", r + 1, settings.repeats)
 
-    report("measure", done, settings.repeats)
-    timing_rounds(backend, runners, samples, range(done, settings.repeats), settings.warmup, settings.seed,
-                  on_round)
-    return lut_from_samples(space, settings, samples, backend.describe())
+        report("measure", done, settings.repeats)
+        timing_rounds(backend, runners, samples, range(done, settings.repeats), settings.warmup, settings.seed,
+                      on_round)
+        return lut_from_samples(space, settings, samples, backend.describe())

@@ -7,12 +7,13 @@ networks, so LUT sums and network times are comparable; they are recorded in the
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -20,8 +21,8 @@ from torch import nn
 
 from binas.errors import BinasError
 
-__all__ = ["BACKENDS", "CLOCKS", "CudaBackend", "OrtBackend", "Runner", "TimingBackend", "TorchBackend", "cpu_name", "make_backend",
-           "steady_allocator", "timing_rounds"]
+__all__ = ["BACKENDS", "CLOCKS", "CudaBackend", "OrtBackend", "Runner", "TimingBackend", "TorchBackend", "cpu_name", "kept_allocator",
+           "make_backend", "steady_allocator", "timing_rounds"]
 
 BACKENDS = ("torch", "onnxruntime", "cuda")
 CLOCKS = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
@@ -52,7 +53,19 @@ class TimingBackend:
 
     def __init__(self, threads: int) -> None:
         self.threads = threads
+        self._saved_threads = torch.get_num_threads()
         self.allocator = steady_allocator()
+
+    def close(self) -> None:
+        """Give the process back its thread count and glibc's default allocator thresholds."""
+        torch.set_num_threads(self._saved_threads)
+        _default_allocator()
+
+    def __enter__(self) -> "TimingBackend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
         raise NotImplementedError
@@ -167,9 +180,14 @@ class CudaBackend(TimingBackend):
             raise BinasError("the cuda backend needs an NVIDIA GPU and a CUDA build of PyTorch, "
                              "but torch.cuda.is_available() is False on this machine")
         self.threads, self.allocator = threads, "torch CUDA caching allocator"
+        self._saved_threads, self._saved_benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
         torch.set_num_threads(threads)
         torch.backends.cudnn.benchmark = True  # pick the fastest kernels once, as deployment would
         self.device = torch.device("cuda")
+
+    def close(self) -> None:
+        torch.set_num_threads(self._saved_threads)
+        torch.backends.cudnn.benchmark = self._saved_benchmark
 
     def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
         return _torch_runner(module.to(self.device), [t.to(self.device) for t in inputs])
@@ -212,18 +230,41 @@ def make_backend(name: str, threads: int, clock: str = "wall") -> TimingBackend:
     return backend
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_GLIBC_DEFAULT = 128 * 1024  # glibc's initial trim and mmap thresholds
+
+
+def _mallopt(option: int, value: int) -> bool:
+    try:
+        return ctypes.CDLL("libc.so.6").mallopt(option, value) == 1
+    except (OSError, AttributeError):
+        return False
+
+
+def _default_allocator() -> None:
+    """Put glibc's trim and mmap thresholds back to their initial values (128 KiB)."""
+    _mallopt(_M_MMAP_THRESHOLD, _GLIBC_DEFAULT)
+    _mallopt(_M_TRIM_THRESHOLD, _GLIBC_DEFAULT)
+
+
+@contextlib.contextmanager
+def kept_allocator() -> Iterator[str]:
+    """:func:`steady_allocator` for the duration of a ``with`` block, glibc's defaults afterwards."""
+    try:
+        yield steady_allocator()
+    finally:
+        _default_allocator()
+
+
 def steady_allocator() -> str:
     """Keep freed memory in the process (glibc ``mallopt``), so timed calls do not page-fault.
 
-    glibc returns big freed buffers to the OS (mmap threshold, heap trimming); the next forward
+    This changes the whole process: library code uses :func:`kept_allocator` or a backend's
+    ``close()``, which put the defaults back. glibc returns big freed buffers to the OS (mmap threshold, heap trimming); the next forward
     pass then page-faults fresh pages, which made large early blocks 2-4x slower and erratic. A
     serving process (jemalloc/tcmalloc, ONNX Runtime's arena) reuses its buffers; so do we.
     """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(-3, 32 << 20) == 1 and libc.mallopt(-1, 1 << 30) == 1  # M_MMAP_, M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        ok = False
+    ok = _mallopt(_M_MMAP_THRESHOLD, 32 << 20) and _mallopt(_M_TRIM_THRESHOLD, 1 << 30)
     return "glibc, mmap threshold 32 MiB, no trimming" if ok else "system default"
 
 

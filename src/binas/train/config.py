@@ -10,7 +10,8 @@ from typing import Any
 from binas.errors import BinasError, FileFormatError
 from binas.io import load_yaml, read_text
 
-__all__ = ["STAGES", "TrainConfig", "check_finite_fields", "load_config"]
+__all__ = ["STAGES", "TrainConfig", "check_finite_fields", "load_config", "load_dataclass", "resolve_data",
+           "run_data"]
 
 STAGES = ("heaviest", "supernet", "both")
 SAMPLING = ("per-image", "per-batch")
@@ -56,6 +57,8 @@ class TrainConfig:
     warm_start: bool = True  # stage B: start smaller kernels / BN3s from the largest choice's trained weights
     amp: bool = True  # bfloat16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True  # NHWC memory format (about 1.5-2x faster convolutions on CPU)
+    device: str = "auto"  # auto (CUDA when available) | cpu | cuda
+    workers: int | None = None  # loader worker processes for image folders (None: CPUs per local rank, <= 8)
 
     def stage_epochs(self, stage: str) -> float:
         """Epochs of stage ``heaviest`` or ``supernet``."""
@@ -71,6 +74,9 @@ class TrainConfig:
         _one_of("stage", self.stage, STAGES)
         _one_of("sampling", self.sampling, SAMPLING)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        _one_of("device", self.device, ("auto", "cpu", "cuda"))
+        if self.workers is not None and self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
         check_finite_fields(self, ConfigError)
         for name in ("epochs", "heaviest_epochs", "supernet_epochs"):
             value = getattr(self, name)
@@ -115,24 +121,30 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     Raises:
         ConfigError: unreadable YAML, unknown keys or invalid values.
     """
+    return load_dataclass(TrainConfig, path, "training", **overrides)
+
+
+def load_dataclass(cls: Any, path: str | Path | None, what: str, **overrides: Any) -> Any:
+    """An instance of the config dataclass ``cls``: defaults <- YAML ``path`` <- non-None ``overrides``;
+    validated with its ``validate()``. ``what`` names the config in messages."""
     values: dict[str, Any] = {}
     if path is not None:
         try:
-            data = load_yaml(read_text(path, "training config"), f"training config {path}") or {}
+            data = load_yaml(read_text(path, f"{what} config"), f"{what} config {path}") or {}
         except FileFormatError as exc:
             raise ConfigError(str(exc)) from None
         if not isinstance(data, dict):
-            raise ConfigError(f"training config {path} must be a mapping of option: value")
+            raise ConfigError(f"{what} config {path} must be a mapping of option: value")
         values.update(data)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name: f for f in fields(TrainConfig)}
+    known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ConfigError(f"unknown training option(s) {unknown} (known: {sorted(known)})")
+        raise ConfigError(f"unknown {what} option(s) {unknown} (known: {sorted(known)})")
     try:
-        config = TrainConfig(**{k: _coerce(known[k].type, v, k) for k, v in values.items()})
+        config = cls(**{k: _coerce(known[k].type, v, k) for k, v in values.items()})
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"invalid training config: {exc}") from None
+        raise ConfigError(f"invalid {what} config: {exc}") from None
     return config.validate()
 
 
@@ -156,3 +168,40 @@ def _coerce(type_name: Any, value: Any, key: str) -> Any:
             raise ValueError(f"{key} must be a number")
         return float(value)
     return str(value)
+
+
+def run_data(run: str | Path) -> tuple[str | None, str | None]:
+    """``(data, data_dir)`` named in a run directory's ``config.yaml`` (or ``config.json``); Nones if absent.
+
+    ``run`` may also be a weights file inside a run directory.
+    """
+    run = Path(run)
+    folder = run if run.is_dir() else run.parent
+    for name in ("config.yaml", "config.json"):
+        path = folder / name
+        if path.is_file():
+            try:
+                obj = load_yaml(read_text(path, "run config"), f"run config {path}")
+            except FileFormatError:
+                raise ConfigError(f"cannot read the run config {path}; pass --data") from None
+            if not isinstance(obj, dict):
+                return None, None
+            found = obj.get("data")
+            found = found.get("name") if isinstance(found, dict) else found
+            return (str(found) if found else None), obj.get("data_dir")
+    return None, None
+
+
+def resolve_data(data: str | None, data_dir: str | None, run: str | Path | None) -> tuple[str, str | None]:
+    """The data a stage reads: ``--data``/``--data-dir`` when given, else what the supernet run was trained on.
+
+    Raises:
+        ConfigError: no data given and none found in the run.
+    """
+    if data is None and run is not None:
+        data, found_dir = run_data(run)
+        data_dir = data_dir if data_dir is not None else found_dir
+    if not data:
+        raise ConfigError("say which data set to use with --data (e.g. fashion-mnist, or imagefolder with "
+                          "--data-dir); it could not be read from the supernet run")
+    return data, data_dir

@@ -9,6 +9,7 @@ replays exactly the steps an uninterrupted run would have taken, and ends with t
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -18,23 +19,23 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
 
-from binas.data import ImageData, load_data
 from binas.errors import DataError, FileFormatError
+from binas.inference import batched_logits, recalibrate_bn
 from binas.io import atomic_write_json, read_json
-from binas.nn.supernet import (FINAL_NAME, Supernet, extract_child, load_supernet, recalibrated,
-                               sample_codes, save_supernet)
+from binas.loaders import (DataSpec, Source, augment_batch, eval_batches, open_split, pick, steps_per_epoch,
+                           train_batches)
+from binas.nn.supernet import FINAL_NAME, Supernet, extract_child, load_supernet, sample_codes, save_supernet
+from binas.runtime import Runtime, open_runtime
 from binas.space import load_space
 from binas.resume import ResumeError, check_same_settings
 from binas.train.checkpoint import TrainState, load_checkpoint, read_checkpoint_state, save_checkpoint
 from binas.train.config import ConfigError, TrainConfig
-from binas.train.dist import Dist, barrier, init_dist, shutdown_dist
 from binas.train.losses import distillation_loss
 from binas.train.metrics import MetricsLog, Progress, accuracy, write_config
+from binas.train.pieces import cosine_lr, ema_init, ema_update, freeze, make_optimizer, set_lr, wrap_ddp
 
-__all__ = ["CHECKPOINT_NAME", "STAGE_A_NAME", "augment_batch", "cosine_lr", "train_supernet"]
+__all__ = ["CHECKPOINT_NAME", "STAGE_A_NAME", "augment_batch", "cosine_lr", "train_supernet"]  # augment_batch, cosine_lr: re-exports
 
 CHECKPOINT_NAME = "checkpoint.safetensors"  # the resumable training state
 STAGE_A_NAME = "stage_a.safetensors"  # supernet after stage A (the stage-B teacher comes from it)
@@ -44,7 +45,7 @@ _RESUME_FREE = ("out", "stage", "checkpoint_every", "log_every")  # may change w
 
 def train_supernet(config: TrainConfig, *, resume: bool = False, progress: bool = True,
                    log: Callable[[str], None] | None = None,
-                   on_step: Callable[[str, int], None] | None = None) -> dict[str, Any]:
+                   on_step: Callable[[str, int], None] | None = None, rt: Runtime | None = None) -> dict[str, Any]:
     """Run the stages of ``config``; returns ``{"checkpoint", "steps", "resumed_from_step", "metrics"}``.
 
     Args:
@@ -53,19 +54,24 @@ def train_supernet(config: TrainConfig, *, resume: bool = False, progress: bool 
         progress: show a progress bar (rank 0 only).
         log: receives one-line messages (rank 0 only).
         on_step: called after every optimizer step with ``(stage, step)``.
+        rt: the command's runtime (default: one built from ``config.device``, AMP and channels-last).
 
     Raises:
         BinasError: invalid configuration, missing data, or an existing run without ``resume``.
     """
-    d = init_dist()
-    try:
-        return _Trainer(config, d, progress and d.is_main, log if d.is_main else None, on_step).run(resume)
-    finally:
-        shutdown_dist(d)
+    if rt is None:
+        with open_config_runtime(config) as fresh:
+            return train_supernet(config, resume=resume, progress=progress, log=log, on_step=on_step, rt=fresh)
+    return _Trainer(config, rt, progress and rt.is_main, log if rt.is_main else None, on_step).run(resume)
+
+
+def open_config_runtime(config: TrainConfig) -> Any:
+    """The runtime a training config asks for (device, AMP, channels-last)."""
+    return open_runtime(config.device, amp=config.amp, channels_last=config.channels_last)
 
 
 class _Trainer:
-    def __init__(self, config: TrainConfig, d: Dist, progress: bool, log: Callable[[str], None] | None,
+    def __init__(self, config: TrainConfig, d: Runtime, progress: bool, log: Callable[[str], None] | None,
                  on_step: Callable[[str, int], None] | None) -> None:
         self.config, self.d, self.show_progress, self.on_step = config.validate(), d, progress, on_step
         self.log = log or (lambda _msg: None)
@@ -74,20 +80,16 @@ class _Trainer:
         self.train_data = self._load("train")
         self.eval_data = self._load("test")
         if config.eval_images and len(self.eval_data) > config.eval_images:
-            self.eval_data = self.eval_data.subset(np.arange(config.eval_images))
+            self.eval_data = self.eval_data.subset(pick(self.eval_data, config.eval_images))
         torch.manual_seed(config.seed)
-        self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.memory_format = d.memory_format
         self.model = Supernet(self.space).to(d.device, memory_format=self.memory_format)
         self.metrics = MetricsLog(self.out, enabled=d.is_main)
         self.results: dict[str, Any] = {}
 
-    def _load(self, split: str) -> ImageData:
+    def _load(self, split: str) -> Source:
         sp, c = self.space, self.config
-        data = load_data(c.data, split, c.data_dir, image_shape=(sp.in_channels, sp.input_size, sp.input_size),
-                         num_classes=sp.num_classes)
-        if data.shape[0] != sp.in_channels or data.num_classes > sp.num_classes:
-            raise DataError(f"data {c.data!r} has {data.shape[0]} channel(s) and {data.num_classes} classes but "
-                            f"space {sp.name!r} expects {sp.in_channels} and at most {sp.num_classes}")
+        data = open_split(DataSpec.for_space(c.data, c.data_dir, sp, c.workers), split)
         if split == "train" and c.train_subset and c.train_subset < len(data):
             data = data.subset(np.sort(np.random.default_rng(c.seed).permutation(len(data))[: c.train_subset]))
         return data
@@ -120,7 +122,7 @@ class _Trainer:
             atomic_write_json(self.out / "result.json", {"checkpoint": str(final), "steps": total,
                                                          "resumed_from_step": resumed_from, "metrics": self.results})
             self.metrics.close()
-        barrier(self.d)
+        self.d.barrier()
         return {"checkpoint": str(final), "steps": total, "resumed_from_step": resumed_from, "metrics": self.results}
 
     def _recall_eval(self, stage: str) -> None:
@@ -174,29 +176,31 @@ class _Trainer:
         return min(steps, self.config.max_steps) if self.config.max_steps else steps
 
     def _steps_per_epoch(self) -> int:
-        per_rank = len(self.train_data) // self.d.world_size
-        steps = per_rank // self.config.batch_size
-        if steps < 1:
-            raise ConfigError(f"batch_size {self.config.batch_size} is larger than the {per_rank} training images "
-                              "each process gets")
-        return steps
+        try:
+            return steps_per_epoch(len(self.train_data), self.d.world_size, self.config.batch_size)
+        except DataError as exc:
+            raise ConfigError(str(exc)) from None
 
     def _train_stage(self, stage: str, state: TrainState | None) -> int:
         """Train one stage (from ``state`` when resuming); returns its number of steps."""
         total = self._stage_steps(stage)
         teacher = self._prepare_stage(stage, state)
-        net = self._ddp()
-        optimizer = self._optimizer()
-        ema = self._ema_init() if self.config.ema_decay > 0 else None
+        c = self.config
+        net = wrap_ddp(self.model, self.d, find_unused=True)  # sampled paths leave parts unused in a step
+        optimizer = make_optimizer(self.model, c.optimizer, c.lr, c.weight_decay)
+        ema = ema_init(self.model) if c.ema_decay > 0 else None
         start = 0
         if state is not None:
             start = load_checkpoint(self.out / CHECKPOINT_NAME, self.space, self._unwrapped(), optimizer, ema).step
-        self.log(f"stage {stage}: {total} steps of {self.config.batch_size} images x {self.d.world_size} process(es)")
+        self.log(f"stage {stage}: {total} steps of {c.batch_size} images x {self.d.world_size} process(es)")
         bar = Progress(f"stage {stage}", total, start, enabled=self.show_progress)
-        for step in range(start, total):
-            row = self._step(net, optimizer, teacher, stage, step, total)
+        batches = train_batches(self.train_data, self.d, batch_size=c.batch_size, seed=c.seed,
+                                stream=_STAGE_IDS[stage], start=start, stop=total, augment=c.augment, workers=c.workers)
+        self._t_last = time.perf_counter()
+        for step, (x, y) in zip(range(start, total), batches):
+            row = self._step(net, optimizer, teacher, stage, step, total, x, y)
             if ema is not None:
-                self._ema_update(ema)
+                ema_update(ema, self.model, c.ema_decay)
             bar.advance(row["loss"])
             if (step + 1) % self.config.log_every == 0 or step + 1 == total:
                 self.metrics.write(row)
@@ -227,33 +231,28 @@ class _Trainer:
                 for blocks in model.stages:
                     for block in blocks:
                         block.inherit_from_largest()
-        teacher = extract_child(stage_a, self.space.heaviest).to(memory_format=self.memory_format).eval()
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-        return teacher
+        return freeze(extract_child(stage_a, self.space.heaviest).to(memory_format=self.memory_format))
 
     def _finish_stage(self, stage: str) -> None:
+        acc = self._evaluate()  # every rank evaluates its share
         if self.d.is_main:
-            acc = self._evaluate()
             self.results.update({f"{stage}_stage_{k}": v for k, v in acc.items()})
             self.results.update(acc)
             self.metrics.write({"stage": stage, "eval": acc})
             self.log(f"stage {stage} done: " + ", ".join(f"{k} {v:.4f}" for k, v in acc.items()))
             if stage == "heaviest":
                 save_supernet(self._unwrapped(), self.out / STAGE_A_NAME, {"config": self.config.to_dict()})
-        barrier(self.d)
+        self.d.barrier()
 
     # ----------------------------------------------------------------- one step
     def _step(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer, teacher: torch.nn.Module | None,
-              stage: str, step: int, total: int) -> dict[str, Any]:
-        c, t0 = self.config, time.perf_counter()
+              stage: str, step: int, total: int, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        c, t0 = self.config, self._t_last
         seed = [c.seed, _STAGE_IDS[stage], step, self.d.rank]
         torch.manual_seed(int(np.random.default_rng(seed).integers(2**62)))  # dropout
-        x, y = self._batch(stage, step, np.random.default_rng(seed + [1]))
         lr = cosine_lr(step, total, c.stage_lr(stage), c.warmup_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with self._autocast():
+        set_lr(optimizer, lr)
+        with self.d.autocast():
             if teacher is None:
                 logits = net(x)
                 parts = {"ce": F.cross_entropy(logits, y, label_smoothing=c.label_smoothing)}
@@ -273,117 +272,46 @@ class _Trainer:
             raise ConfigError(f"the loss became {loss.item()} at {stage} step {step + 1}: lower --lr")
         row = {"stage": stage, "step": step + 1, "epoch": round((step + 1) / self._steps_per_epoch(), 4), "lr": lr,
                "loss": float(loss.detach()), **{k: float(v.detach()) for k, v in parts.items()}, "train_acc": accuracy(logits, y)}
-        row["images_per_s"] = round(x.shape[0] * self.d.world_size / (time.perf_counter() - t0), 1)
+        self._t_last = time.perf_counter()  # the step time includes waiting for the batch
+        row["images_per_s"] = round(x.shape[0] * self.d.world_size / (self._t_last - t0), 1)
         return row
-
-    def _batch(self, stage: str, step: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        per_epoch = self._steps_per_epoch()
-        epoch, i = divmod(step, per_epoch)
-        bs = self.config.batch_size
-        idx = self._epoch_order(stage, epoch)[i * bs:(i + 1) * bs]
-        images = self.train_data.images[idx]
-        if self.config.augment:
-            images = augment_batch(images, rng)
-        x = self.train_data.normalize(images).to(self.d.device, memory_format=self.memory_format)
-        return x, self.train_data.labels[idx].to(self.d.device)
-
-    def _epoch_order(self, stage: str, epoch: int) -> torch.Tensor:
-        """This rank's image order for one epoch (a seeded DistributedSampler; cached per epoch)."""
-        if getattr(self, "_order_key", None) != (stage, epoch):
-            sampler = DistributedSampler(self.train_data, self.d.world_size, self.d.rank, shuffle=True,
-                                         seed=self.config.seed * 10 + _STAGE_IDS[stage], drop_last=True)
-            sampler.set_epoch(epoch)
-            self._order_key, self._order = (stage, epoch), torch.tensor(list(sampler))
-        return self._order
 
     # ----------------------------------------------------------------- helpers
     def _unwrapped(self) -> Supernet:
         return self.model
-
-    def _ddp(self) -> torch.nn.Module:
-        if not self.d.enabled:
-            return self.model
-        ids = [self.d.device.index] if self.d.device.type == "cuda" else None
-        # Sampled paths leave parts of the supernet unused in a step, hence find_unused_parameters.
-        return DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
-
-    def _optimizer(self) -> torch.optim.Optimizer:
-        decay = [p for n, p in self.model.named_parameters() if p.ndim > 1]
-        rest = [p for n, p in self.model.named_parameters() if p.ndim <= 1]
-        groups = [{"params": decay, "weight_decay": self.config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-        if self.config.optimizer == "adamw":
-            return torch.optim.AdamW(groups, lr=self.config.lr)
-        return torch.optim.SGD(groups, lr=self.config.lr, momentum=0.9, nesterov=True)
-
-    def _autocast(self) -> Any:
-        enabled = self.config.amp and self.d.device.type == "cuda"
-        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled) if enabled else _Null()
-
-    def _ema_init(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-
-    @torch.no_grad()
-    def _ema_update(self, ema: dict[str, torch.Tensor]) -> None:
-        decay = self.config.ema_decay
-        for key, value in self.model.state_dict().items():
-            if value.is_floating_point():
-                ema[key].mul_(decay).add_(value.detach(), alpha=1 - decay)
-            else:
-                ema[key].copy_(value)
 
     def _checkpoint(self, optimizer: torch.optim.Optimizer, ema: dict | None, state: TrainState) -> None:
         if self.d.is_main:
             save_checkpoint(self.out / CHECKPOINT_NAME, self.space, self.model, optimizer, ema, state,
                             self._settings())
             self.metrics.flush_csv()
-        barrier(self.d)
+        self.d.barrier()
 
     @torch.no_grad()
     def _evaluate(self) -> dict[str, float]:
-        """Test accuracy of the heaviest and the smallest path (BN in eval mode)."""
-        model, data, out = self._unwrapped(), self.eval_data, {}
+        """Test accuracy of the heaviest and the smallest path, each with its BN statistics re-estimated on
+        ``bn_calibration_images`` training images (evaluation protocol); images are shared out over ranks, in
+        batches of twice the training batch."""
+        model, data, out, rt = self._unwrapped(), self.eval_data, {}, self.d
         n_cal = min(self.config.bn_calibration_images, len(self.train_data))
-        calib = self.train_data.normalize(self.train_data.images[:n_cal]).to(self.d.device,
-                                                                             memory_format=self.memory_format)
-        model.eval()
+        calib = pick(self.train_data, n_cal)[rt.rank::rt.world_size]
+        mine = np.arange(len(data))[rt.rank::rt.world_size]
+        workers = self.config.workers
+        bs = 2 * self.config.batch_size  # no gradients are kept: fits wherever a training step fits
         for name, arch in (("heaviest", self.space.heaviest), ("smallest", self.space.smallest)):
-            net = recalibrated(model, arch, calib) if n_cal else model
-            correct = 0
-            for start in range(0, len(data), 500):
-                x = data.normalize(data.images[start:start + 500]).to(self.d.device, memory_format=self.memory_format)
-                with self._autocast():
-                    logits = net(x, arch)
-                correct += int((logits.argmax(1).cpu() == data.labels[start:start + 500]).sum())
-            out[f"{name}_acc"] = round(correct / len(data), 4)
+            net = model
+            if n_cal:
+                net = copy.deepcopy(model)
+                recalibrate_bn(net, eval_batches(self.train_data, rt, calib, batch_size=bs, workers=workers),
+                               len(calib), rt,
+                               forward=lambda x, net=net, arch=arch: net(x, arch))
+            counts = torch.zeros(2, dtype=torch.float64, device=rt.device)
+            for logits, y in batched_logits(net, eval_batches(data, rt, mine, batch_size=bs, workers=workers), rt,
+                                            arch):
+                counts += torch.tensor([float((logits.argmax(1) == y).sum()), y.shape[0]], dtype=torch.float64,
+                                       device=rt.device)
+            rt.sum_(counts)
+            out[f"{name}_acc"] = round(float(counts[0] / counts[1]), 4)
         model.train()
         model.set_active(self.space.heaviest)
         return out
-
-
-class _Null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-
-def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
-    """Linear warm-up (capped at a fifth of the stage), then cosine decay to zero."""
-    warmup = min(warmup, total // 5)
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * peak * (1 + math.cos(math.pi * progress))
-
-
-def augment_batch(images: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-    """Random crop with 2-pixel zero padding and random horizontal flip, per image (uint8 B, C, H, W)."""
-    b, _, h, w = images.shape
-    padded = F.pad(images, (2, 2, 2, 2))
-    oy, ox = (torch.from_numpy(rng.integers(0, 5, size=b)) for _ in range(2))
-    rows = (oy[:, None] + torch.arange(h))[:, :, None]  # B, H, 1
-    cols = (ox[:, None] + torch.arange(w))[:, None, :]  # B, 1, W
-    flip = torch.from_numpy(rng.random(b) < 0.5)[:, None, None]
-    cols = torch.where(flip, cols.flip(-1), cols)
-    return padded[torch.arange(b)[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()

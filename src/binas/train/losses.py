@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from binas.train.config import TrainConfig
+from binas.train.pieces import kd_loss
 
 __all__ = ["distillation_loss"]
 
@@ -20,8 +21,6 @@ def distillation_loss(logits: torch.Tensor, feats: list[torch.Tensor], t_logits:
         labels: (B,) class indices.
     """
     ce = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
-    temp = config.kd_temperature
-    kd = F.kl_div(F.log_softmax(logits.float() / temp, 1), F.log_softmax(t_logits.float() / temp, 1),
-                  reduction="batchmean", log_target=True) * temp * temp
+    kd = kd_loss(logits, t_logits, config.kd_temperature)
     feat = sum(F.mse_loss(f.float(), t.float()) for f, t in zip(feats, t_feats))
     return {"ce": ce, "kd": config.kd_weight * kd, "feat": config.feature_weight * feat}

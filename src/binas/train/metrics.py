@@ -31,9 +31,11 @@ def write_config(out: Path, config: TrainConfig) -> None:
 
 
 class MetricsLog:
-    """Appends rows to ``metrics.jsonl``; ``metrics.csv`` is rewritten from it at checkpoints and the end.
+    """Appends rows to ``metrics.jsonl`` (one line per row); ``metrics.csv`` is rewritten from it at
+    checkpoints and the end.
 
-    On resume, rows logged after the checkpoint being resumed are replaced as the steps are replayed.
+    On resume, rows logged after the checkpoint being resumed are dropped (one rewrite of the file) when
+    the first replayed step is logged; a line cut short by a kill is ignored when reading.
     """
 
     def __init__(self, out: Path, enabled: bool) -> None:
@@ -43,11 +45,16 @@ class MetricsLog:
         if not enabled:
             return
         if self.path.is_file():
-            try:
-                self.rows = [json.loads(line) for line in read_text(self.path, "metrics log").splitlines()
-                             if line.strip()]
-            except ValueError:
-                raise FileFormatError(f"metrics log {self.path} is corrupt") from None
+            lines = read_text(self.path, "metrics log").splitlines()
+            for n, line in enumerate(lines):
+                if not line.strip():
+                    continue
+                try:
+                    self.rows.append(json.loads(line))
+                except ValueError:
+                    if n < len(lines) - 1:  # only the last line may be torn (a kill while appending)
+                        raise FileFormatError(f"metrics log {self.path} is corrupt (line {n + 1})") from None
+        self._rewrite_pending = self.path.is_file()  # drop stale rows (and a torn line) before appending
 
     def _tensorboard(self) -> Any:
         if self.tb is False:
@@ -63,10 +70,16 @@ class MetricsLog:
         if not self.enabled:
             return
         self._tensorboard()
-        if "step" in row:  # drop rows a killed run wrote past its last checkpoint
-            self.rows = [r for r in self.rows if not (r.get("stage") == row["stage"] and r.get("step", 0) >= row["step"])]
+        if self._rewrite_pending:
+            if "step" in row:  # rows a killed run wrote past its last checkpoint
+                self.rows = [r for r in self.rows if not (r.get("stage") == row["stage"] and
+                                                          r.get("step", 0) >= row["step"])]
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.rows))
+            self._rewrite_pending = False
         self.rows.append(row)
-        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.rows))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
         if self.tb and "step" in row:
             for key, value in row.items():
                 if isinstance(value, (int, float)) and key != "step":
