@@ -32,23 +32,34 @@ def _config(path: Path | None, **overrides: Any):
     if "supernet" in values:  # merge over the default training settings
         values["supernet"] = {**defaults.supernet, **(values["supernet"] or {})}
     if "budget_quantiles" in values:
-        values["budget_quantiles"] = tuple(values["budget_quantiles"])
+        quantiles = values["budget_quantiles"]
+        values["budget_quantiles"] = tuple(quantiles) if isinstance(quantiles, list) else (quantiles,)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return DemoConfig(**values)
 
 
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (a killed demo resumes from it).")] = Path("runs/demo"),
+    train: Annotated[bool, typer.Option("--train", help="Train the supernet here first (the full pipeline, "
+                     "path 'train') instead of using the pretrained supernet shipped with binas.")] = False,
+    pretrained: Annotated[Optional[Path], typer.Option("--pretrained", help="A packed supernet file to use "
+                          "instead of the shipped one.")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="Data set (default: fashion-mnist).")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Processes training the compared networks "
+                       "side by side (default 1).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML overriding demo settings "
                       "(see binas.demo.DemoConfig).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the paths of every artifact as JSON.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the headline numbers (path, estimator_tau, "
+                        "budgets) and artifact paths as JSON.")] = False,
 ) -> None:
-    """Run BINAS end to end (supernet, LUT, estimator, search, fine-tune, report) on this CPU."""
+    """Run BINAS end to end on this CPU and compare its networks with a hand-scaled baseline and random ones."""
     from binas.demo import run_demo
 
-    cfg = _config(config, out=str(out), data=data, data_dir=data_dir)
+    if train and pretrained is not None:
+        raise BinasError("give --train or --pretrained, not both")
+    cfg = _config(config, out=str(out), data=data, data_dir=data_dir, workers=workers,
+                  pretrained=str(pretrained) if pretrained else None, train=True if train else None)
     log = (lambda _m: None) if json_out else (lambda m: err_console.print(m, markup=False, highlight=False))
     result = run_demo(cfg, log=log, quiet=json_out)
     if json_out:
