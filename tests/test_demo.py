@@ -24,7 +24,7 @@ TINY_DEMO = {
     "supernet": {"batch_size": 32, "max_steps": 3, "eval_images": 64, "checkpoint_every": 2},
     "lut_repeats": 2, "estimator_images": 8, "test_subnets": 12, "test_images": 32, "random_per_budget": 2,
     "random_min_fraction": 0.5, "finetune_steps": 2, "finetune_batch_size": 16, "eval_images": 64,
-    "latency_repeats": 2,
+    "latency_repeats": 2, "workers": 1,
 }
 HEADLINE = ("budget_ms", "found_acc", "baseline_acc", "random_median_acc", "random_best_acc", "lut_ms", "measured_ms")
 

@@ -34,13 +34,13 @@ from binas.estimator.form import load_estimator
 from binas.estimator.measure import BuildConfig, evaluate_codes
 from binas.estimator.pipeline import build_estimator, heldout_tensors, sample_subnets
 from binas.estimator.samples import Sample, read_samples, write_samples
-from binas.evaluate import measure_latency, timing_settings, topk_accuracy
+from binas.evaluate import topk_accuracy
 from binas.export import load_model
 from binas.io import atomic_write_json, read_json
 from binas.nn.supernet import FINAL_NAME, archs_to_codes, load_supernet
 from binas.resources.lut import Lut, load_lut
-from binas.resources.measure import MeasureSettings, measure_lut
-from binas.resources.timing import CLOCKS
+from binas.resources.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, measure_lut
+from binas.resources.timing import CLOCKS, make_backend, timing_rounds
 from binas.search.milp import solve_milp
 from binas.search.pareto import pareto_front
 from binas.search.problem import build_problem
@@ -78,7 +78,7 @@ class DemoConfig:
     finetune_batch_size: int = 128  # images per step
     eval_images: int | None = None  # test images per compared network (None: the whole test split)
     latency_repeats: int = 30  # interleaved timed rounds of the compared networks
-    workers: int = 1  # processes that train the compared networks side by side (one thread each)
+    workers: int = 2  # processes that train the compared networks side by side (one thread each)
     seed: int = 0
 
     def validate(self) -> "DemoConfig":
@@ -271,7 +271,7 @@ def _train_and_test(job: dict[str, Any]) -> dict[str, Any]:
 
 def _train_all(run: Path, nets: list[dict[str, Any]], cfg: DemoConfig, out: Path,
                log: Callable[[str], None]) -> None:
-    ft = {"data": cfg.data, "data_dir": cfg.data_dir, "max_steps": cfg.finetune_steps,
+    ft = {"data": cfg.data, "data_dir": cfg.data_dir, "max_steps": cfg.finetune_steps, "augment": False,
           "batch_size": cfg.finetune_batch_size, "seed": cfg.seed}
     jobs = [{"name": n["name"], "timm": n["timm"], "run": str(run), "dir": str(out / n["name"]), "finetune": ft,
              "eval_images": cfg.eval_images} for n in nets if not (out / n["name"] / "result.json").is_file()]
@@ -289,19 +289,40 @@ def _train_all(run: Path, nets: list[dict[str, Any]], cfg: DemoConfig, out: Path
 
 def _measure_latency(space: SearchSpace, lut: Lut, nets: list[dict[str, Any]], cfg: DemoConfig, out: Path,
                      path: Path) -> None:
-    """End-to-end latency of every compared network, timed exactly like the LUT (same backend, threads,
-    batch, clock and harness; pinned to one core; interleaved rounds; medians)."""
-    models = {}
-    for n in nets:
-        model = load_model(out / n["name"]).model.eval()
-        models[n["name"]] = model.to(memory_format=torch.contiguous_format)  # as the LUT's freshly built blocks
-    settings = timing_settings(lut)
+    """End-to-end latency of every compared network, timed exactly like the LUT's entries.
+
+    Same backend, threads, batch, clock, warm-up and harness, pinned to one core, medians over
+    interleaved rounds; and the LUT's entries are timed again *in the same rounds*, so the report can
+    tell the LUT's error from drift of a shared machine's load since the LUT was measured.
+    """
+    settings = MeasureSettings(backend=lut.meta.get("backend", "torch"), threads=int(lut.meta.get("threads", 1)),
+                               batch_size=int(lut.meta.get("batch_size", 1)), repeats=cfg.latency_repeats,
+                               warmup=int(lut.meta.get("warmup", 2)), seed=cfg.seed, clock=lut.meta.get("clock", "wall"))
+    backend = make_backend(settings.backend, settings.threads, settings.clock)
+    torch.manual_seed(cfg.seed)
+    runners = {OVERHEAD: backend.noop()}
+    for entry in lut_entries(space, settings.batch_size):
+        runners[entry.name] = backend.prepare(build_entry(space, entry), [torch.randn(s) for s in entry.shapes])
+    shape = (settings.batch_size, space.in_channels, space.input_size, space.input_size)
+    for n in nets:  # the trained networks, in the memory format of the LUT's freshly built blocks
+        model = load_model(out / n["name"]).model.eval().to(memory_format=torch.contiguous_format)
+        runners["net:" + n["name"]] = backend.prepare(model, [torch.randn(shape)])
+    for runner in runners.values():
+        runner.call()  # lazy initialisation, never timed
+    samples: dict[str, list[float]] = {}
     load_before = _load()
     with pinned() as core:
-        timing = measure_latency(models, space, settings, repeats=cfg.latency_repeats, warmup=2, seed=cfg.seed)
-    atomic_write_json(path, {"timing": {**settings, "repeats": cfg.latency_repeats, "pinned_core": core,
-                                        "loadavg_before": load_before, "loadavg_after": _load()},
-                             "networks": timing})
+        timing_rounds(backend, runners, samples, range(settings.repeats), settings.warmup, settings.seed)
+    session = lut_from_samples(space, settings, {k: v for k, v in samples.items() if not k.startswith("net:")},
+                               backend.describe())
+    networks = {}
+    for n in nets:
+        values = samples["net:" + n["name"]]
+        networks[n["name"]] = {"latency_ms": float(np.median(values)),
+                               "iqr_ms": float(np.subtract(*np.percentile(values, [75, 25]))),
+                               "lut_same_rounds_ms": float(session.value(space, parse_timm(space, n["timm"])))}
+    atomic_write_json(path, {"timing": {**asdict(settings), "pinned_core": core, "loadavg_before": load_before,
+                                        "loadavg_after": _load()}, "networks": networks})
 
 
 # --------------------------------------------------------------------------- the whole demo
