@@ -72,8 +72,8 @@ def _comparison_plot(plan: dict[str, Any], results: dict[str, Any], path: Path) 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for b, budget in enumerate(plan["budgets_ms"]):
         ax.axvline(budget, color="0.8", ls="--", lw=1)
-        ax.annotate(f"budget {b + 1}", (budget, 0), xycoords=("data", "axes fraction"), xytext=(-3, 4),
-                    textcoords="offset points", rotation=90, fontsize=7, ha="right", va="bottom", color="0.4")
+        ax.annotate(f"budget {b + 1}", (budget, 1), xycoords=("data", "axes fraction"), xytext=(-3, -4),
+                    textcoords="offset points", rotation=90, fontsize=7, ha="right", va="top", color="0.4")
     for kind, (color, marker, size, label) in KIND_STYLE.items():
         pts = [(n["lut_ms"], results[n["name"]]["top1"]) for n in plan["networks"] if n["kind"] == kind]
         if pts:
@@ -81,9 +81,10 @@ def _comparison_plot(plan: dict[str, Any], results: dict[str, Any], path: Path) 
             ax.scatter(xs, ys, color=color, marker=marker, s=size, label=label, zorder=3 if kind == "found" else 2,
                        edgecolors="k" if kind == "found" else "none", linewidths=0.5)
     ax.set_xlabel("latency on this CPU by LUT (ms)")
-    ax.set_ylabel("test top-1 (%), all test images")
+    images = next(iter(results.values()))["test_images"]
+    ax.set_ylabel(f"test top-1 (%), {_images(images).replace('the first ', 'first ')}")
     ax.set_title("Same budget, same training: found vs baseline vs random")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, frameon=False)
     return save_figure(fig, path)
 
 
@@ -154,6 +155,11 @@ def write_report(out: Path, space: SearchSpace, form: BilinearForm, lut: Lut, sa
     return summary
 
 
+def _images(n: int) -> str:
+    """"all 10000 test images" for the whole Fashion-MNIST test split, else "the first N test images"."""
+    return f"all {n} test images" if n >= 10000 else f"the first {n} test images"
+
+
 def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -182,7 +188,7 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
              f"the budget. All get the same training: {steps} fine-tuning steps of {cfg['finetune_batch_size']} "
              f"images from their inherited supernet weights (SGD with Nesterov momentum, cosine learning rate from "
              f"{FinetuneConfig().lr}, KD from the heaviest path, no augmentation). Top-1 is measured "
-             f"on all {rows[0]['test_images']} test images.", "",
+             f"on {_images(rows[0]['test_images'])}.", "",
              "## Found vs baseline vs random, same budget and training", "",
              "| budget (ms) | found top-1 | baseline top-1 | random median | random best | found LUT (ms) | "
              "found measured (ms) | measured vs LUT | vs LUT re-timed alongside |",
@@ -194,14 +200,16 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
                      f"{r['same_rounds_error_pct']:+.1f}% |")
     lines += ["", *_verdict(rows, quality), "", f"![comparison]({plots['comparison'].name})", "",
               "## Every compared network", "",
-              "| net | LUT (ms) | measured (ms) | estimated | one-shot | top-1 after training | architecture |",
-              "|---|---|---|---|---|---|---|"]
+              "| net | LUT (ms) | measured (ms) | estimated | one-shot | top-1 after training |",
+              "|---|---|---|---|---|---|"]
     for n in plan["networks"]:
         lines.append(f"| {n['name']} | {n['lut_ms']:.3f} | {latency['networks'][n['name']]['latency_ms']:.3f} | "
-                     f"{n['predicted']:.2f} | {n['one_shot']:.2f} | {results[n['name']]['top1']:.2f} | "
-                     f"`{n['timm']}` |")
+                     f"{n['predicted']:.2f} | {n['one_shot']:.2f} | {results[n['name']]['top1']:.2f} |")
     lines += ["", "Estimated = the estimator's prediction; one-shot = the supernet's weights on the first "
-              f"{cfg['test_images']} test images, before training.", "",
+              f"{cfg['test_images']} test images, before training. Architectures (timm strings) of the found "
+              "networks and the baselines:", ""]
+    lines += [f"- {n['name']}: `{n['timm']}`" for n in plan["networks"] if n["kind"] != "random"]
+    lines += ["",
               "## Estimator: ranking of held-out subnets", "",
               f"{quality['n']} random subnets never used to build the estimator, measured one-shot on the first "
               f"{cfg['test_images']} test images: Kendall tau **{quality['kendall_tau']:.3f}**, Spearman "
@@ -266,7 +274,7 @@ def _shows(rows: list[dict[str, Any]], quality: dict[str, float], cfg: dict[str,
              f"{max(gains_med):+.2f} points against the median of {rows[0]['random_n']} random networks of the same "
              f"budget, and "
              + (f"{min(base):+.2f} to {max(base):+.2f} points against the hand-scaled baseline, " if base else "")
-             + f"after the same {cfg['finetune_steps']}-step training, on all {rows[0]['test_images']} test images. "
+             + f"after the same {cfg['finetune_steps']}-step training, on {_images(rows[0]['test_images'])}. "
              f"The estimator ranked {quality['n']} held-out subnets at Kendall tau {quality['kendall_tau']:.2f}. "
              f"The LUT predicted the found networks' measured latency within {max(errors):.1f}% "
              f"({max(again):.1f}% against its entries re-timed in the same rounds; {summary['timing']['clock']} "
