@@ -70,6 +70,8 @@ def test_train_path_end_to_end_and_resume(trained_demo) -> None:
     assert again.exit_code == 0, again.output
     assert "[supernet] reusing" in again.output and "[same training] reusing" in again.output
     assert "[latency] ..." in again.output and (out / "report.md").is_file()
+    timings = json.loads((out / "summary.json").read_text())["timings_s"]
+    assert timings["estimator"] > 0 and timings["latency"] > 0  # the first run's times are kept
     # the same directory refuses the other path
     other = runner.invoke(app, ["demo", "--out", str(out), "--config", str(config)])
     assert other.exit_code == 2 and "holds a demo run of the 'train' path" in other.output

@@ -98,19 +98,26 @@ class DemoConfig:
 
 
 class _Steps:
-    """Runs named steps, skipping those whose artifact exists, and reports progress on stderr."""
+    """Runs named steps, skipping those whose artifact exists, and reports progress on stderr.
 
-    def __init__(self, log: Callable[[str], None]) -> None:
-        self.log, self.timings = log, {}
+    The seconds a step took when it ran are kept in ``timings.json`` (a resumed demo reports them, not
+    the time it took to reuse the artifact); a step whose run was not recorded shows as ``None``.
+    """
+
+    def __init__(self, log: Callable[[str], None], record: Path) -> None:
+        self.log, self.record = log, record
+        self.timings: dict[str, float | None] = read_json(record, "demo timings") if record.is_file() else {}
 
     def run(self, name: str, artifact: Path, make: Callable[[], Any]) -> Path:
         started = time.perf_counter()
         if artifact.exists():
             self.log(f"[{name}] reusing {artifact}")
-        else:
-            self.log(f"[{name}] ...")
-            make()
+            self.timings.setdefault(name, None)
+            return artifact
+        self.log(f"[{name}] ...")
+        make()
         self.timings[name] = round(time.perf_counter() - started, 1)
+        atomic_write_json(self.record, self.timings)
         self.log(f"[{name}] done in {self.timings[name]:.1f} s")
         return artifact
 
@@ -333,7 +340,8 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quie
     cfg.validate()
     out = Path(cfg.out)
     space = load_space(cfg.space)
-    steps = _Steps(log)
+    out.mkdir(parents=True, exist_ok=True)
+    steps = _Steps(log, out / "timings.json")
     run = out / "supernet"
     steps.run("supernet", run / SOURCE_FILE, lambda: _supernet(cfg, run, quiet))
     source = _check_source(cfg, run)

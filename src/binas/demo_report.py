@@ -235,8 +235,10 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
     lines += [f"![{k}](insights/{p.name})" for k, p in insights.items() if p.suffix == ".png"]
     lines += ["", "## What this run shows, and what it does not", "", *_shows(rows, quality, cfg, summary), "",
               "## Time per step (s)", ""]
-    lines += [f"- {k}: {v:.1f}" for k, v in summary["timings_s"].items()]
-    lines += [f"- total: {sum(summary['timings_s'].values()):.1f}"]
+    recorded = summary["timings_s"]
+    lines += [f"- {k}: " + ("not recorded (made before this run)" if v is None else f"{v:.1f}")
+              for k, v in recorded.items()]
+    lines += [f"- total: {sum(v for v in recorded.values() if v is not None):.1f}"]
     return lines
 
 
