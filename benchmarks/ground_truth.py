@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from binas.baselines import uniform_archs
-from binas.codec import format_timm
+from binas.codec import format_timm, parse_timm
 from binas.data import load_data
 from binas.resources.analytic import network_cost
 from binas.resources.lut import load_lut
@@ -40,16 +40,20 @@ from binas.standalone import StandaloneRecipe, train_standalone
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "ground-truth" / "ground-truth-fmnist-tiny.jsonl"
 DEFAULT_LUT = ROOT / "docs" / "ground-truth" / "lut-latency.json"
+DEFAULT_EXTRA = ROOT / "docs" / "ground-truth" / "extra-archs.jsonl"  # networks found by the searches
 SAMPLE_SEED = 2026
 LADDER_CHOICES = ("e3k3", "e4k3", "e4k5", "e6k3", "e6k5")  # MobileNetV2-like blocks (no SE)
 
 
-def architectures(space: SearchSpace, n_samples: int) -> list[tuple[str, Architecture]]:
-    """``(kind, arch)`` in job order: uniform samples, the heaviest, the hand-scaled ladder."""
+def architectures(space: SearchSpace, n_samples: int, extra: Path | None = None) -> list[tuple[str, Architecture]]:
+    """``(kind, arch)`` in job order: uniform samples, the heaviest, the hand-scaled ladder, then the
+    lines of ``extra`` (``{"kind": "found:METHOD@BUDGET", "arch": timm string}``, appended by the analysis)."""
     rng = np.random.default_rng(SAMPLE_SEED)
     out = [("sample", space.sample(rng)) for _ in range(n_samples)]
     out.append(("heaviest", space.heaviest))
     out += [("baseline", a) for a in uniform_archs(space) if a.blocks[0][0] in LADDER_CHOICES]
+    if extra is not None and extra.exists():
+        out += [(row["kind"], parse_timm(space, row["arch"])) for row in read_lines(extra)]
     return out
 
 
@@ -91,15 +95,15 @@ def append_line(path: Path, row: dict[str, Any]) -> None:
 
 
 def run_job(space: SearchSpace, kind: str, arch: Architecture, index: int, seed: int, recipe: StandaloneRecipe,
-            train, test, lut) -> dict[str, Any]:
+            train, test, lut, device: str = "cpu") -> dict[str, Any]:
     cost = network_cost(space, arch)
-    result = train_standalone(space, arch, train, test, recipe, seed)
+    result = train_standalone(space, arch, train, test, recipe, seed, device)
     return {"arch": format_timm(space, arch), "index": index, "kind": kind, "seed": seed,
             "test_acc": result["test_acc"], "params": int(cost["params"]), "macs": int(cost["macs"]),
             "lut_ms": round(lut.value(space, arch), 4), "space": space.name, "space_hash": space.space_hash,
             "data": "fashion-mnist", "recipe": recipe.digest(), "final_loss": result["final_loss"],
             "train_seconds": result["train_seconds"], "eval_seconds": result["eval_seconds"],
-            "threads": torch.get_num_threads(), "machine": f"{cpu_name()} ({os.cpu_count()} cores), "
+            "threads": torch.get_num_threads(), "device": device, "machine": f"{cpu_name()} ({os.cpu_count()} cores), "
             f"{platform.system()}, torch {torch.__version__}"}
 
 
@@ -108,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--space", default="mobilenetv3-tiny")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--lut", type=Path, default=DEFAULT_LUT, help="latency LUT for lut_ms")
+    p.add_argument("--extra", type=Path, default=DEFAULT_EXTRA, help="extra architectures (JSONL)")
     p.add_argument("--samples", type=int, default=104, help="uniform samples of the space")
     p.add_argument("--second-seed", type=int, default=40, help="the first N samples also run with seed 1")
     p.add_argument("--shard", default="0/1", help="i/n: run every n-th job starting at i")
@@ -115,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", type=int, default=None, help="run architecture INDEX alone, print, write nothing")
     p.add_argument("--seed", type=int, default=0, help="the seed for --only")
     p.add_argument("--steps", type=int, default=None, help="override the recipe's steps (smoke tests)")
+    p.add_argument("--batch-size", type=int, default=None, help="override the recipe's batch size (smoke tests)")
     p.add_argument("--train-images", type=int, default=None, help="use the first N training images (smoke)")
     p.add_argument("--test-images", type=int, default=None, help="evaluate on the first N test images (smoke)")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (results are stamped with it)")
     args = p.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     try:
@@ -128,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     space = load_space(args.space)
     lut = load_lut(args.lut, space)
-    recipe = StandaloneRecipe() if args.steps is None else replace(StandaloneRecipe(), steps=args.steps)
-    archs = architectures(space, args.samples)
+    overrides = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size)) if v is not None}
+    recipe = replace(StandaloneRecipe(), **overrides)
+    archs = architectures(space, args.samples, args.extra)
     train = load_data("fashion-mnist", "train", args.data_dir)
     test = load_data("fashion-mnist", "test", args.data_dir)
     if args.train_images:
@@ -138,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         test = test.subset(np.arange(min(args.test_images, len(test))))
     if args.only is not None:
         kind, arch = archs[args.only]
-        print(json.dumps(run_job(space, kind, arch, args.only, args.seed, recipe, train, test, lut)))
+        print(json.dumps(run_job(space, kind, arch, args.only, args.seed, recipe, train, test, lut, args.device)))
         return 0
     todo = jobs(len(archs), args.second_seed)[shard::n_shards]
     done = {(r["index"], r["seed"]) for r in read_lines(args.out) if r.get("recipe") == recipe.digest()}
@@ -147,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr)
     for k, (index, seed) in enumerate(todo):
         kind, arch = archs[index]
-        row = run_job(space, kind, arch, index, seed, recipe, train, test, lut)
+        row = run_job(space, kind, arch, index, seed, recipe, train, test, lut, args.device)
         append_line(args.out, row)
         print(f"[{k + 1}/{len(todo)}] #{index} seed {seed} {kind}: {row['test_acc']:.2f}% "
               f"({row['lut_ms']:.2f} ms, train {row['train_seconds']} s)", file=sys.stderr, flush=True)

@@ -26,17 +26,7 @@ runner = CliRunner()
 VENV_BIN = Path(sys.executable).parent
 
 # A tiny user space (8 px, skip choices) so that a training step takes milliseconds.
-TINY_SPACE = """
-name: train-test
-input_size: 8
-in_channels: 1
-num_classes: 4
-stem: {out_channels: 8, kernel_size: 3, stride: 1, activation: hswish}
-stages:
-  - {out_channels: 8, stride: 2, activation: relu, depths: [1, 2], choices: [skip, e2k3, e2k3se]}
-  - {out_channels: 16, stride: 1, activation: hswish, depths: [1, 2], choices: [e1k3, e3k5se]}
-head: {features: 16, activation: hswish, dropout: 0.1}
-"""
+TINY_SPACE = (Path(__file__).parent / "data" / "tiny-8px.yaml").read_text()
 
 
 @pytest.fixture

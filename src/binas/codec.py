@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from binas.errors import ArchitectureError, FileFormatError
-from binas.space import Architecture, BlockSpec, SearchSpace, load_space
+from binas.io import read_text
+from binas.space import MAX_DEPTH, Architecture, BlockSpec, SearchSpace, load_space, space_named_in
 
 __all__ = ["ARCH_FORMAT", "arch_to_json", "format_timm", "load_architecture", "parse_timm",
            "parse_block", "ParsedBlock"]
@@ -32,6 +33,8 @@ _ACT_TOKENS = {"nre": "relu", "nhs": "hswish"}
 # token prefix -> (field name, converter); a token is prefix + number, e.g. "k5", "se0.25"
 _VALUE_TOKENS = {"r": ("repeat", int), "k": ("kernel_size", int), "s": ("stride", int),
                  "e": ("expand_ratio", int), "c": ("out_channels", int), "se": ("se_ratio", float)}
+
+MAX_ARCH_CHARS = 1 << 16  # the heaviest built-in network's string is ~1 KB
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,8 @@ def parse_block(text: str) -> ParsedBlock:
             raise ArchitectureError(f"token {token!r} in block {text!r} needs a whole number") from None
     if block_type is None:
         raise ArchitectureError(f"block {text!r} has no block type (one of {list(_BLOCK_TYPES)})")
-    if fields.get("repeat", 1) < 1:
-        raise ArchitectureError(f"token 'r{fields['repeat']}' in block {text!r}: repeat must be >= 1")
+    if not 1 <= fields.get("repeat", 1) <= MAX_DEPTH:
+        raise ArchitectureError(f"token 'r{fields['repeat']}' in block {text!r}: repeat must be in 1..{MAX_DEPTH}")
     return ParsedBlock(text=text, type=block_type, **fields)
 
 
@@ -122,12 +125,16 @@ def format_timm(space: SearchSpace, arch: Architecture) -> str:
 
 
 def _parse_lists(text: str) -> list[list[str]]:
+    if len(text) > MAX_ARCH_CHARS:
+        raise ArchitectureError(f"architecture string of {len(text):,} characters (at most {MAX_ARCH_CHARS:,})")
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
         raise ArchitectureError(
             f"malformed architecture string: {exc.msg} at column {exc.offset}"
         ) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ArchitectureError("malformed architecture string: nested too deeply") from None
     if not isinstance(tree, (ast.List, ast.Tuple)):
         raise ArchitectureError("malformed architecture string: expected a list of stage lists")
     stages = []
@@ -148,10 +155,12 @@ def _parse_lists(text: str) -> list[list[str]]:
 
 def _expand(blocks: list[str]) -> list[ParsedBlock]:
     """Parse the block strings of one list and expand ``r<n>`` repeats (repeats get stride 1)."""
-    out = []
+    out: list[ParsedBlock] = []
     for text in blocks:
         parsed = parse_block(text)
         out.append(parsed)
+        if len(out) + parsed.repeat - 1 > MAX_DEPTH:
+            raise ArchitectureError(f"a stage list expands to more than {MAX_DEPTH} blocks (at {text!r})")
         for _ in range(parsed.repeat - 1):
             out.append(ParsedBlock(**{**vars(parsed), "stride": 1, "repeat": 1}))
     return out
@@ -293,12 +302,9 @@ def load_architecture(arg: str, space: SearchSpace | str | None = None) -> tuple
     source = "architecture"
     path = Path(arg)
     if not arg.lstrip().startswith(("[", "{")):
-        if not path.is_file():
+        if not path.exists():
             raise ArchitectureError(f"{arg!r} is neither an architecture string nor an existing file")
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise FileFormatError(f"cannot read {path}: {exc.strerror}") from exc
+        text = read_text(path, "architecture file")
         source = str(path)
     if text.lstrip().startswith("{"):
         try:
@@ -306,7 +312,8 @@ def load_architecture(arg: str, space: SearchSpace | str | None = None) -> tuple
         except json.JSONDecodeError as exc:
             raise FileFormatError(f"{source} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
         if space is None:
-            space = obj.get("space", "mobilenetv3") if isinstance(obj, dict) else "mobilenetv3"
+            space = space_named_in(obj.get("space", "mobilenetv3") if isinstance(obj, dict) else "mobilenetv3",
+                                   source)
         space = load_space(space)
         return space, arch_from_json(space, obj, source)
     space = load_space(space or "mobilenetv3")

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
+import zlib
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from binas.errors import DataError
+from binas.errors import DataError, FileFormatError
+from binas.io import read_bytes
 
-__all__ = ["DATASETS", "HELDOUT_FRACTION", "ImageData", "load_data", "split_indices"]
+__all__ = ["DATASETS", "HELDOUT_FRACTION", "ImageData", "check_labels", "load_data", "split_indices"]
 
 DATASETS = ("fashion-mnist", "cifar10", "imagefolder", "synthetic")
 SPLITS = ("train", "heldout", "test")
@@ -38,6 +41,7 @@ FMNIST_FILES = {
     "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
+MAX_DECOMPRESSED = 1 << 32  # bytes of one gzipped IDX file once inflated (Fashion-MNIST: 47 MB)
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 
 
@@ -111,9 +115,28 @@ def load_data(name: str, split: str, data_dir: str | None = None, seed: int = 0,
         data = _directory(name, official, data_dir, image_size)
     else:
         raise DataError(f"unknown dataset {name!r}: use one of {list(DATASETS)} or a directory")
+    check_labels(data, f"data set {name!r} ({official} split)", num_classes)
     if split == "test":
         return data
     return data.subset(split_indices(len(data), split, seed))
+
+
+def check_labels(data: ImageData, where: str, num_classes: int | None = None) -> None:
+    """Refuse labels outside ``0..classes-1`` (the data's own classes, and the model's when given).
+
+    Raises:
+        DataError: naming the first offending label and how many there are.
+    """
+    classes = data.num_classes if num_classes is None else min(data.num_classes, num_classes)
+    if data.num_classes > (num_classes or data.num_classes):
+        raise DataError(f"{where} has {data.num_classes} classes but the model has only {num_classes}")
+    if len(data) == 0:
+        raise DataError(f"{where} holds no images")
+    bad = (data.labels < 0) | (data.labels >= classes)
+    if bool(bad.any()):
+        first = int(data.labels[bad][0])
+        raise DataError(f"{where} has {int(bad.sum())} label(s) outside 0..{classes - 1} (e.g. {first}): "
+                        "corrupt labels or data made for another model")
 
 
 def synthetic(split: str, shape: tuple[int, int, int], num_classes: int, n: int | None = None) -> ImageData:
@@ -188,17 +211,23 @@ def _download_idx(stem: str) -> Path:
 def _read_idx(path: Path, ndim: int) -> np.ndarray:
     """Read an IDX file (raw or gzipped) of unsigned bytes with ``ndim`` dimensions."""
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, "data file")
         if data[:2] == b"\x1f\x8b":
-            data = gzip.decompress(data)
-    except (OSError, EOFError) as exc:
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data = inflate.decompress(data, MAX_DECOMPRESSED)
+            if inflate.unconsumed_tail:
+                raise DataError(f"{path} decompresses to more than {MAX_DECOMPRESSED:,} bytes")
+    except FileFormatError as exc:
+        raise DataError(str(exc)) from None
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
     if len(data) < 4 + 4 * ndim or data[:4] != bytes([0, 0, 8, ndim]):
         raise DataError(f"{path} is not an IDX file of {ndim}-D unsigned bytes")
     dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(dims)):
-        raise DataError(f"{path} is truncated or corrupt (expected {int(np.prod(dims))} bytes of data)")
+    expected = math.prod(dims)
+    if body.size != expected:
+        raise DataError(f"{path} is truncated or corrupt (expected {expected} bytes of data)")
     return body.reshape(dims).copy()
 
 
@@ -218,7 +247,10 @@ def _cifar10(split: str, data_dir: str | None) -> ImageData:
 def _read_cifar(folder: Path, names: list[str]) -> ImageData:
     records = []
     for n in names:
-        raw = np.fromfile(folder / n, dtype=np.uint8)
+        try:
+            raw = np.frombuffer(read_bytes(folder / n, "data file"), dtype=np.uint8)
+        except FileFormatError as exc:
+            raise DataError(str(exc)) from None
         if raw.size % 3073:
             raise DataError(f"{folder / n} is truncated or not a CIFAR-10 binary batch")
         records.append(raw.reshape(-1, 3073))
@@ -258,12 +290,16 @@ def _read_image_folder(folder: Path, image_size: int | None) -> tuple[torch.Tens
     arrays, labels = [], []
     for label, cls in enumerate(classes):
         for path in sorted((folder / cls).iterdir()):
+            if not path.is_file():  # sub-folders, FIFOs, sockets: never opened (a FIFO would block)
+                continue
             try:
                 with Image.open(path) as img:
                     img = img.convert("RGB")
                     if image_size:
                         img = img.resize((image_size, image_size))
                     arrays.append(np.asarray(img, dtype=np.uint8))
+            except Image.DecompressionBombError:
+                raise DataError(f"imagefolder: {path} is larger than Pillow's safety limit") from None
             except OSError:
                 continue  # not an image (e.g. a README): skipped
             labels.append(label)

@@ -32,7 +32,7 @@ from binas.data import load_data
 from binas.errors import BinasError
 from binas.estimator.form import load_estimator
 from binas.estimator.measure import BuildConfig, evaluate_codes
-from binas.estimator.pipeline import build_estimator, heldout_tensors, sample_subnets
+from binas.estimator.pipeline import METHODS, build_estimator, heldout_tensors, sample_subnets
 from binas.estimator.samples import Sample, read_samples, write_samples
 from binas.evaluate import topk_accuracy
 from binas.export import load_model
@@ -46,7 +46,7 @@ from binas.search.pareto import pareto_front
 from binas.search.problem import build_problem
 from binas.space import Architecture, SearchSpace, load_space
 
-__all__ = ["DemoConfig", "random_under_budget", "run_demo"]
+__all__ = ["DemoConfig", "check_demo_config", "random_under_budget", "run_demo"]
 
 SOURCE_FILE = "source.json"  # in the supernet directory: which path made it
 
@@ -81,20 +81,78 @@ class DemoConfig:
     workers: int = 2  # processes that train the compared networks side by side (one thread each)
     seed: int = 0
 
-    def validate(self) -> "DemoConfig":
-        """Raise a :class:`BinasError` naming the first bad setting."""
-        for name in ("lut_repeats", "estimator_images", "test_subnets", "test_images", "random_per_budget",
-                     "finetune_steps", "finetune_batch_size", "latency_repeats", "workers"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise BinasError(f"demo option {name} must be an integer >= 1, got {getattr(self, name)!r}")
-        if not self.budget_quantiles or not all(0 < q < 1 for q in self.budget_quantiles):
-            raise BinasError(f"demo option budget_quantiles must lie strictly between 0 and 1, got "
-                             f"{list(self.budget_quantiles)}")
-        if not 0 <= self.random_min_fraction < 1:
-            raise BinasError(f"demo option random_min_fraction must be in [0, 1), got {self.random_min_fraction}")
-        if self.latency_clock not in CLOCKS:
-            raise BinasError(f"demo option latency_clock must be one of {sorted(CLOCKS)}, got {self.latency_clock!r}")
-        return self
+
+def _train_config(cfg: DemoConfig, run: Path) -> Any:
+    from binas.train.config import load_config
+
+    return load_config(None, space=cfg.space, data=cfg.data, data_dir=cfg.data_dir, out=str(run), seed=cfg.seed,
+                       **cfg.supernet)
+
+
+def _finetune_settings(cfg: DemoConfig) -> dict[str, Any]:
+    """The same training of every compared network (``binas.train.finetune.FinetuneConfig`` fields)."""
+    return {"data": cfg.data, "data_dir": cfg.data_dir, "max_steps": cfg.finetune_steps, "augment": False,
+            "batch_size": cfg.finetune_batch_size, "seed": cfg.seed}
+
+
+_COUNTS = ("lut_repeats", "estimator_images", "test_subnets", "test_images", "finetune_steps", "latency_repeats",
+           "random_per_budget", "finetune_batch_size", "workers")
+
+
+def check_demo_config(cfg: DemoConfig) -> DemoConfig:
+    """Validate every demo setting before any work (each stage's own checks included).
+
+    Raises:
+        BinasError: naming the first bad setting.
+    """
+    from binas.train.finetune import FinetuneConfig
+
+    def whole(name: str, value: Any, least: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise BinasError(f"demo setting {name} must be a whole number >= {least}, got {value!r}")
+
+    for name in _COUNTS:
+        whole(name, getattr(cfg, name), 1)
+    whole("seed", cfg.seed, 0)
+    if cfg.eval_images is not None:
+        whole("eval_images", cfg.eval_images, 1)
+    if not isinstance(cfg.supernet, dict):
+        raise BinasError(f"demo setting supernet must be a mapping of training options, got {cfg.supernet!r}")
+    if cfg.estimator_method not in METHODS:
+        raise BinasError(f"demo setting estimator_method must be one of {list(METHODS)}, got {cfg.estimator_method!r}")
+    q = cfg.budget_quantiles
+    if not isinstance(q, (list, tuple)) or not 1 <= len(q) <= 10 or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in q):
+        raise BinasError(f"demo setting budget_quantiles must list 1 to 10 numbers in (0, 1), got {q!r}")
+    frac = cfg.random_min_fraction
+    if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
+        raise BinasError(f"demo setting random_min_fraction must be a number in [0, 1), got {frac!r}")
+    if cfg.latency_clock not in CLOCKS:
+        raise BinasError(f"demo setting latency_clock must be one of {sorted(CLOCKS)}, got {cfg.latency_clock!r}")
+    if not isinstance(cfg.train, bool):
+        raise BinasError(f"demo setting train must be true or false, got {cfg.train!r}")
+    for name in ("out", "space", "data"):
+        if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name):
+            raise BinasError(f"demo setting {name} must be a non-empty string, got {getattr(cfg, name)!r}")
+    load_space(cfg.space)
+    _train_config(cfg, Path(cfg.out) / "supernet")
+    FinetuneConfig(**_finetune_settings(cfg)).validate()
+    MeasureSettings(backend="torch", threads=1, batch_size=1, repeats=cfg.lut_repeats, seed=cfg.seed,
+                    clock=cfg.latency_clock).check()
+    return cfg
+
+
+def _check_same_demo(cfg: DemoConfig, out: Path) -> None:
+    """A demo continues only with the settings it was started with (recorded in ``demo_config.json``)."""
+    from binas.resume import check_same_settings, normalized
+
+    path = out / "demo_config.json"
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "workers")}
+    if path.is_file():
+        saved = read_json(path, "demo settings")
+        check_same_settings(saved if isinstance(saved, dict) else {}, settings, f"the demo in {out}")
+    else:
+        atomic_write_json(path, normalized(settings))
 
 
 class _Steps:
@@ -146,13 +204,10 @@ def _supernet(cfg: DemoConfig, run: Path, quiet: bool) -> None:
     """Train the supernet here (``train``) or unpack the shipped one (``pretrained``) into ``run``."""
     run.mkdir(parents=True, exist_ok=True)
     if cfg.train:
-        from binas.train.config import load_config
-        from binas.train.loop import train_supernet
+        from binas.train.loop import CHECKPOINT_NAME, train_supernet
 
-        config = load_config(None, space=cfg.space, data=cfg.data, data_dir=cfg.data_dir, out=str(run),
-                             seed=cfg.seed, **cfg.supernet)
         started = time.perf_counter()
-        train_supernet(config, resume=True, progress=not quiet)
+        train_supernet(_train_config(cfg, run), resume=(run / CHECKPOINT_NAME).is_file(), progress=not quiet)
         source = {"path": "train", "recipe": dict(cfg.supernet), "train_seconds": round(time.perf_counter() - started)}
     else:
         from binas.pretrained import packaged_path, unpack_supernet
@@ -256,7 +311,7 @@ def _one_shot(run: Path, cfg: DemoConfig, archs: list[Architecture]) -> list[flo
 
 def _train_and_test(job: dict[str, Any]) -> dict[str, Any]:
     """The same training for every compared network, then top-1 on the test split (one process, one thread)."""
-    from binas.train.finetune import FinetuneConfig, finetune
+    from binas.train.finetune import CHECKPOINT, FinetuneConfig, finetune
 
     torch.set_num_threads(1)
     out = Path(job["dir"])
@@ -264,7 +319,7 @@ def _train_and_test(job: dict[str, Any]) -> dict[str, Any]:
     arch = parse_timm(space, job["timm"])
     cfg = FinetuneConfig(**job["finetune"])
     started = time.perf_counter()
-    finetune(job["run"], arch, out, cfg, resume=True, progress=False)
+    finetune(job["run"], arch, out, cfg, resume=(out / CHECKPOINT).is_file(), progress=False)
     train_seconds = time.perf_counter() - started
     model = load_model(out).model
     test = load_data(cfg.data, "test", cfg.data_dir, image_shape=(space.in_channels, space.input_size,
@@ -278,8 +333,7 @@ def _train_and_test(job: dict[str, Any]) -> dict[str, Any]:
 
 def _train_all(run: Path, nets: list[dict[str, Any]], cfg: DemoConfig, out: Path,
                log: Callable[[str], None]) -> None:
-    ft = {"data": cfg.data, "data_dir": cfg.data_dir, "max_steps": cfg.finetune_steps, "augment": False,
-          "batch_size": cfg.finetune_batch_size, "seed": cfg.seed}
+    ft = _finetune_settings(cfg)
     jobs = [{"name": n["name"], "timm": n["timm"], "run": str(run), "dir": str(out / n["name"]), "finetune": ft,
              "eval_images": cfg.eval_images} for n in nets if not (out / n["name"] / "result.json").is_file()]
     if not jobs:
@@ -337,10 +391,11 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quie
     """Run (or continue) the whole demo; returns the headline numbers and the paths of every artifact."""
     from binas.demo_report import write_report
 
-    cfg.validate()
+    check_demo_config(cfg)
     out = Path(cfg.out)
     space = load_space(cfg.space)
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_demo(cfg, out)
     steps = _Steps(log, out / "timings.json")
     run = out / "supernet"
     steps.run("supernet", run / SOURCE_FILE, lambda: _supernet(cfg, run, quiet))

@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from binas.data import ImageData
+from binas.errors import BinasError, DataError, FileFormatError
 from binas.resources.lut import Lut
+from binas.resources.measure import MeasureSettings
 from binas.resources.timing import make_backend, timing_rounds
 from binas.space import SearchSpace
 
@@ -23,7 +25,11 @@ DEFAULT_TIMING = {"backend": "torch", "threads": 1, "batch_size": 1, "clock": "w
 def topk_accuracy(model: nn.Module, data: ImageData, batch_size: int = 500, limit: int | None = None) -> dict[str, Any]:
     """Top-1 and top-5 accuracy (%) of ``model`` (eval mode) on the first ``limit`` images of ``data``."""
     model.eval()
+    if limit is not None and limit < 1:
+        raise DataError(f"--limit must be at least 1 image, got {limit}")
     n = len(data) if limit is None else min(limit, len(data))
+    if n < 1:
+        raise DataError(f"data set {data.name!r} holds no images to evaluate")
     top1 = top5 = 0
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -40,8 +46,13 @@ def timing_settings(lut: Lut | None) -> dict[str, Any]:
     if lut is None or lut.resource != "latency":
         return dict(DEFAULT_TIMING)
     meta = lut.meta
-    return {"backend": meta.get("backend", "torch"), "threads": int(meta.get("threads", 1)),
-            "batch_size": int(meta.get("batch_size", 1)), "clock": meta.get("clock", "wall")}
+    settings = {"backend": meta.get("backend", "torch"), "threads": meta.get("threads", 1),
+                "batch_size": meta.get("batch_size", 1), "clock": meta.get("clock", "wall")}
+    try:
+        MeasureSettings(**settings).check()  # values from a file: bounded like the command-line options
+    except BinasError as exc:
+        raise FileFormatError(f"the LUT's timing settings are invalid: {exc}") from None
+    return settings
 
 
 def measure_latency(models: dict[str, nn.Module], space: SearchSpace, settings: dict[str, Any], *,

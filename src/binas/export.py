@@ -21,6 +21,7 @@ import torch
 from binas.codec import arch_to_json, format_timm, parse_timm
 from binas.errors import BinasError, FileFormatError
 from binas.io import atomic_write_bytes, atomic_write_json
+from binas.nn.safeload import build_fitting
 from binas.nn.static import ChildNet, build_child
 from binas.nn.supernet import load_state, read_safetensors
 from binas.space import Architecture, SearchSpace, space_from_dict
@@ -105,7 +106,7 @@ def load_model(path: str | Path) -> LoadedModel:
         arch = parse_timm(space, meta["timm"])
     except (KeyError, json.JSONDecodeError, BinasError) as exc:
         raise FileFormatError(f"{file} has corrupt metadata ({exc})") from None
-    model = build_child(space, arch)
+    model = build_fitting(lambda: build_child(space, arch), tensors, str(file))
     load_state(model, tensors, file)
     return LoadedModel(space, arch, model.eval(), meta)
 

@@ -25,7 +25,8 @@ from typing import Any, Iterator
 import numpy as np
 import yaml
 
-from binas.errors import ArchitectureError, SpaceError
+from binas.errors import ArchitectureError, FileFormatError, SpaceError
+from binas.io import load_yaml, read_text
 
 __all__ = [
     "ACTIVATIONS",
@@ -41,10 +42,23 @@ __all__ = [
     "load_space",
     "make_divisible",
     "parse_choice",
+    "space_named_in",
 ]
 
 ACTIVATIONS = ("relu", "hswish")
-_CHOICE_RE = re.compile(r"^e(?P<e>\d+)k(?P<k>\d+)(?P<se>se)?$")
+_CHOICE_RE = re.compile(r"^e(?P<e>\d{1,4})k(?P<k>\d{1,4})(?P<se>se)?$")
+# Bounds on every size a space file (or a model file's metadata) may declare: a hostile or mistyped file
+# is refused in one sentence instead of allocating gigabytes.
+MAX_DEPTH = 64  # blocks per stage (and r<N> repeats in arch strings)
+MAX_LIST = 64  # stages, fixed blocks, choices per position
+MAX_CHANNELS = 1 << 14
+MAX_INPUT_SIZE = 4096
+MAX_IN_CHANNELS = 64
+MAX_CLASSES = 1 << 17
+MAX_KERNEL = 31
+MAX_STRIDE = 8
+MAX_EXPAND = 64
+MAX_PARAMS = 1 << 28  # of the heaviest network (the built-in ImageNet space: 8e6)
 
 
 def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
@@ -90,8 +104,9 @@ def parse_choice(text: str) -> Choice:
     if not match:
         raise SpaceError(f"invalid choice id {text!r}: expected 'e<expand>k<kernel>[se]' or 'skip'")
     e, k = int(match["e"]), int(match["k"])
-    if e < 1 or k < 1 or k % 2 == 0:
-        raise SpaceError(f"invalid choice id {text!r}: expansion must be >= 1 and kernel odd")
+    if not 1 <= e <= MAX_EXPAND or not 1 <= k <= MAX_KERNEL or k % 2 == 0:
+        raise SpaceError(f"invalid choice id {text!r}: expansion must be in 1..{MAX_EXPAND} and the kernel odd, "
+                         f"at most {MAX_KERNEL}")
     return Choice(e, k, bool(match["se"]))
 
 
@@ -465,11 +480,17 @@ def _require(cond: bool, message: str) -> None:
         raise SpaceError(message)
 
 
+_MAXIMA = {"out_channels": MAX_CHANNELS, "conv_channels": MAX_CHANNELS, "features": MAX_CHANNELS,
+           "kernel_size": MAX_KERNEL, "stride": MAX_STRIDE, "expand_ratio": MAX_EXPAND, "input_size": MAX_INPUT_SIZE,
+           "in_channels": MAX_IN_CHANNELS, "num_classes": MAX_CLASSES}
+
+
 def _int(data: dict, key: str, where: str, default: Any = None, minimum: int = 1) -> int:
     value = data.get(key, default)
     _require(value is not None, f"{where}: missing required key {key!r}")
-    _require(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
-             f"{where}: {key!r} must be an integer >= {minimum}, got {value!r}")
+    maximum = _MAXIMA[key]
+    _require(isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= maximum,
+             f"{where}: {key!r} must be an integer >= {minimum} (at most {maximum}), got {value!r}")
     return value
 
 
@@ -496,10 +517,12 @@ def _stage_from_dict(data: Any, index: int) -> Stage:
         depth = data.get("depth")
         _require(isinstance(depth, (list, tuple)) and len(depth) == 2,
                  f"{where}: give 'depths' (a list) or 'depth' as [min, max]")
+        _require(all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_DEPTH for d in depth),
+                 f"{where}: 'depth' must be [min, max] with integers in 1..{MAX_DEPTH}, got {depth!r}")
         depths = list(range(depth[0], depth[1] + 1)) if all(isinstance(d, int) for d in depth) else depth
     _require(isinstance(depths, (list, tuple)) and depths and all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in depths),
-        f"{where}: depths must be a non-empty list of integers >= 1, got {depths!r}")
+        isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= MAX_DEPTH for d in depths),
+        f"{where}: depths must be a non-empty list of integers >= 1 (at most {MAX_DEPTH}), got {depths!r}")
     depths = tuple(sorted(set(depths)))
     if "positions" in data:
         _require("choices" not in data, f"{where}: give either 'choices' or 'positions', not both")
@@ -511,8 +534,8 @@ def _stage_from_dict(data: Any, index: int) -> Stage:
         positions = [data["choices"]] * depths[-1]
     parsed = []
     for j, plist in enumerate(positions):
-        _require(isinstance(plist, list) and plist,
-                 f"{where} position {j + 1}: choices must be a non-empty list")
+        _require(isinstance(plist, list) and plist and len(plist) <= MAX_LIST,
+                 f"{where} position {j + 1}: choices must be a non-empty list of at most {MAX_LIST}")
         try:
             choices = tuple(parse_choice(c) for c in plist)
         except SpaceError as exc:
@@ -540,7 +563,10 @@ def space_from_dict(data: Any, default_name: str = "custom") -> SearchSpace:
     stem = ConvSpec(_int(stem_d, "out_channels", "stem"), _int(stem_d, "kernel_size", "stem", 3),
                     _int(stem_d, "stride", "stem", 1), _activation(stem_d, "activation", "stem", "hswish"))
     fixed = []
-    for i, b in enumerate(data.get("fixed_blocks", []) or []):
+    fixed_d = data.get("fixed_blocks", []) or []
+    _require(isinstance(fixed_d, list) and len(fixed_d) <= MAX_LIST,
+             f"space: 'fixed_blocks' must be a list of at most {MAX_LIST}")
+    for i, b in enumerate(fixed_d):
         where = f"fixed block {i + 1}"
         b = _check_keys(b, {"type", "out_channels", "kernel_size", "stride", "activation", "expand_ratio",
                             "se"}, where)
@@ -549,7 +575,8 @@ def space_from_dict(data: Any, default_name: str = "custom") -> SearchSpace:
                                 _int(b, "stride", where, 1), _activation(b, "activation", where, "relu"),
                                 _int(b, "expand_ratio", where, 1), bool(b.get("se", False))))
     stages_d = data.get("stages")
-    _require(isinstance(stages_d, list) and stages_d, "space: 'stages' must be a non-empty list")
+    _require(isinstance(stages_d, list) and stages_d and len(stages_d) <= MAX_LIST,
+             f"space: 'stages' must be a non-empty list of at most {MAX_LIST}")
     stages = tuple(_stage_from_dict(s, i) for i, s in enumerate(stages_d))
     head_d = _check_keys(data.get("head", {}) or {}, {"conv_channels", "features", "activation", "dropout"},
                          "head")
@@ -577,6 +604,11 @@ def space_from_dict(data: Any, default_name: str = "custom") -> SearchSpace:
         se_ratio=float(se_ratio),
     )
     _require(space.final_size >= 1, "space: the strides reduce the input below 1 pixel")
+    from binas.resources.analytic import network_cost  # imports this module
+
+    params = network_cost(space, space.heaviest)["params"]
+    _require(params <= MAX_PARAMS, f"space: its heaviest network has {params:,} parameters, more than the "
+             f"{MAX_PARAMS:,} binas builds")
     return space
 
 
@@ -584,6 +616,22 @@ def builtin_spaces() -> list[str]:
     """Names of the built-in spaces (the YAML files shipped in ``binas/spaces``)."""
     folder = resources.files("binas") / "spaces"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def space_named_in(name: Any, source: str) -> "SearchSpace":
+    """The space a file names in its ``"space"`` field: a built-in name only.
+
+    A path in a file is never followed (a downloaded file must not make binas read another file);
+    for a space of your own, pass its YAML with ``--space``.
+
+    Raises:
+        SpaceError: the name is not a built-in space.
+    """
+    if not isinstance(name, str) or name not in builtin_spaces():
+        raise SpaceError(f"{source} was made for space {name!r}, which is not built in; pass --space FILE.yaml "
+                         "(for a space of your own, pass its YAML file with --space: a path named inside a file "
+                         "is never followed)")
+    return load_space(name)
 
 
 def load_space(name_or_path: str | Path | SearchSpace) -> SearchSpace:
@@ -600,19 +648,19 @@ def load_space(name_or_path: str | Path | SearchSpace) -> SearchSpace:
         source = f"built-in space {text_name!r}"
     else:
         path = Path(text_name)
-        if not path.is_file():
+        if not path.exists():
             raise SpaceError(
                 f"unknown search space {text_name!r}: give a YAML file or one of {builtin_spaces()}"
             )
         try:
-            text = path.read_text()
-        except OSError as exc:
-            raise SpaceError(f"cannot read space file {path}: {exc.strerror}") from exc
+            text = read_text(path, "space file")
+        except FileFormatError as exc:
+            raise SpaceError(str(exc)) from None
         source = f"space file {path}"
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpaceError(f"{source} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+        data = load_yaml(text, source)
+    except FileFormatError as exc:
+        raise SpaceError(str(exc)) from None
     try:
         return space_from_dict(data, default_name=Path(text_name).stem)
     except SpaceError as exc:

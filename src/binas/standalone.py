@@ -58,17 +58,19 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
 
 @torch.no_grad()
 def evaluate_top1(model: torch.nn.Module, data: ImageData, batch_size: int = 1000) -> float:
-    """Top-1 accuracy (%) of ``model`` on every image of ``data`` (eval mode)."""
+    """Top-1 accuracy (%) of ``model`` on every image of ``data`` (eval mode, on the model's device)."""
     model.eval()
+    device = next(model.parameters()).device
     correct = 0
     for start in range(0, len(data), batch_size):
-        x = data.normalize(data.images[start:start + batch_size]).contiguous(memory_format=torch.channels_last)
-        correct += int((model(x).argmax(1) == data.labels[start:start + batch_size]).sum())
+        x = data.normalize(data.images[start:start + batch_size].to(device))
+        y = data.labels[start:start + batch_size].to(device)
+        correct += int((model(x.contiguous(memory_format=torch.channels_last)).argmax(1) == y).sum())
     return 100.0 * correct / len(data)
 
 
 def train_standalone(space: SearchSpace, arch: Architecture, train: ImageData, test: ImageData,
-                     recipe: StandaloneRecipe, seed: int) -> dict[str, Any]:
+                     recipe: StandaloneRecipe, seed: int, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Train ``arch`` from scratch with ``recipe`` and ``seed``; return test top-1 and timings.
 
     The seed fixes the initial weights and the order of the training images, so a line of the
@@ -77,7 +79,7 @@ def train_standalone(space: SearchSpace, arch: Architecture, train: ImageData, t
     if train.num_classes != space.num_classes or test.num_classes != space.num_classes:
         raise ValueError(f"data has {train.num_classes} classes, the space {space.num_classes}")
     torch.manual_seed(seed)
-    model = build_child(space, arch).to(memory_format=torch.channels_last)
+    model = build_child(space, arch).to(device=device, memory_format=torch.channels_last)
     opt = torch.optim.AdamW(_param_groups(model, recipe.weight_decay), lr=recipe.lr)
     rng = np.random.default_rng([seed, 0xDA7A])
     order = rng.permutation(len(train))
@@ -90,10 +92,10 @@ def train_standalone(space: SearchSpace, arch: Architecture, train: ImageData, t
             order, cursor = rng.permutation(len(train)), 0
         idx = torch.as_tensor(order[cursor:cursor + recipe.batch_size])
         cursor += recipe.batch_size
-        x = train.normalize(train.images[idx]).contiguous(memory_format=torch.channels_last)
+        x = train.normalize(train.images[idx].to(device)).contiguous(memory_format=torch.channels_last)
         for group in opt.param_groups:
             group["lr"] = _lr_at(recipe, step)
-        loss = F.cross_entropy(model(x), train.labels[idx], label_smoothing=recipe.label_smoothing)
+        loss = F.cross_entropy(model(x), train.labels[idx].to(device), label_smoothing=recipe.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -22,7 +22,8 @@ from binas.autobuild.graph import GraphVocab
 from binas.autobuild.model import AutoBuildConfig, AutoBuildNet
 from binas.autobuild.predictor import AutoBuildPredictor
 from binas.errors import FileFormatError
-from binas.io import atomic_write_bytes, atomic_write_json, check_finite, read_format
+from binas.io import atomic_write_bytes, atomic_write_json, check_finite, read_format, read_sidecar
+from binas.nn.safeload import build_fitting
 from binas.space import SearchSpace
 
 __all__ = ["AUTOBUILD_KIND", "is_autobuild_file", "load_autobuild", "save_autobuild"]
@@ -60,20 +61,11 @@ def _config(obj: Any, where: str) -> AutoBuildConfig:
 
 
 def _read_weights(path: Path, obj: dict[str, Any], where: str) -> dict[str, torch.Tensor]:
-    name = obj.get("weights")
-    if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
-        raise FileFormatError(f"{where} 'weights' must name a sidecar file next to it")
-    sidecar = path.parent / name
-    try:
-        data = sidecar.read_bytes()
-    except OSError:
-        raise FileFormatError(f"the weights file {sidecar} of {where} is missing or unreadable") from None
-    if hashlib.sha256(data).hexdigest() != obj.get("weights_sha256"):
-        raise FileFormatError(f"the weights file {sidecar} does not match {where} (corrupt or replaced)")
+    data = read_sidecar(path, obj.get("weights"), obj.get("weights_sha256"), where)
     try:
         return st_load(data)
     except SafetensorError as exc:
-        raise FileFormatError(f"the weights file {sidecar} is not valid safetensors ({exc})") from None
+        raise FileFormatError(f"the weights file of {where} is not valid safetensors ({exc})") from None
 
 
 def load_autobuild(path: str | Path, space: SearchSpace) -> AutoBuildPredictor:
@@ -90,14 +82,16 @@ def load_autobuild(path: str | Path, space: SearchSpace) -> AutoBuildPredictor:
     if obj.get("space_hash") != space.space_hash:
         raise FileFormatError(f"{where} was made for space {obj.get('space')!r} (hash {obj.get('space_hash')}), "
                               f"not for {space.name!r} (hash {space.space_hash})")
+    weights = _read_weights(path, obj, where)
     config = _config(obj.get("config"), where)
     vocab = GraphVocab.from_json(obj.get("vocab"), where)
     vocab.check_space(space)
     target = obj.get("target") if isinstance(obj.get("target"), dict) else {}
-    net = AutoBuildNet(vocab.cardinalities, config.dim, config.hidden, config.hops)
     try:
-        net.load_state_dict(_read_weights(path, obj, where))
-    except RuntimeError:
+        net = build_fitting(lambda: AutoBuildNet(vocab.cardinalities, config.dim, config.hidden, config.hops),
+                            weights, f"the weights of {where}")
+        net.load_state_dict(weights)
+    except (RuntimeError, TypeError, ValueError, FileFormatError):
         raise FileFormatError(f"the weights of {where} do not fit its 'config'") from None
     predictor = AutoBuildPredictor(space, **config.to_json())
     predictor.config_, predictor.vocab_, predictor.net_ = config, vocab, net.eval()

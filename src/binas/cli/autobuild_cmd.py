@@ -7,10 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from binas.cli.common import err_console, out_console, parse_max, print_json
-from binas.errors import SpaceError
+from binas.cli.common import claims, err_console, out_console, parse_max, print_json
 from binas.io import read_format
-from binas.space import SearchSpace, builtin_spaces, load_space
+from binas.space import SearchSpace, load_space, space_named_in
 
 __all__ = ["autobuild"]
 
@@ -18,13 +17,11 @@ __all__ = ["autobuild"]
 def _space_for(estimator: Path, space: str | None) -> SearchSpace:
     if space is not None:
         return load_space(space)
-    name = read_format(estimator, "binas.estimator/1", "estimator file").get("space")
-    if not isinstance(name, str) or name not in builtin_spaces():
-        raise SpaceError(f"estimator file {estimator} was made for space {name!r}, which is not built in: "
-                         "pass its YAML file with --space")
-    return load_space(name)
+    return space_named_in(read_format(estimator, "binas.estimator/1", "estimator file").get("space"),
+                          f"estimator file {estimator}")
 
 
+@claims(dirs=('out',))
 def autobuild(
     estimator: Annotated[Path, typer.Option("--estimator", "-e", help="AutoBuild model (binas estimator fit "
                          "--kind autobuild).")],

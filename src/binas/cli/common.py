@@ -1,34 +1,110 @@
-"""Shared CLI plumbing: the stderr console, JSON output and the one place errors become exit codes."""
+"""Shared CLI plumbing: the consoles, JSON output and the one place errors become exit codes.
+
+Exit codes (docs/reliability.md): 0 success (also "this run is already complete"); 1 the machine
+failed us (disk full, out of memory); 2 bad input of any kind (one sentence on stderr); 3 the
+``bcfw-reference`` solver broke its budget; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+Both consoles have Rich markup off: text from files and the command line is printed verbatim
+(``[...]`` is never taken for a style); styles are given with ``style=`` only.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
-from typing import Any
+import signal
+from typing import Any, Callable, TypeVar
 
 import typer
 import typer.core
 from rich.console import Console
+from rich.text import Text
 
 from binas.errors import BinasError
+from binas.io import claim_outputs
 
-__all__ = ["BinasGroup", "err_console", "out_console", "print_json", "parse_max"]
+__all__ = ["BinasGroup", "EXIT_BAD_INPUT", "EXIT_FAILURE", "claim_outputs", "claims", "err_console", "out_console",
+           "parse_max", "print_error", "print_json", "print_warning"]
 
-err_console = Console(stderr=True)
-out_console = Console(highlight=False, soft_wrap=True)
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_MESSAGE = 600  # characters of one error sentence (a hostile file cannot flood the terminal)
+
+err_console = Console(stderr=True, markup=False)
+out_console = Console(highlight=False, soft_wrap=True, markup=False)
+
+
+def _short(message: str) -> str:
+    message = " ".join(str(message).split())
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
+def print_error(message: Any) -> None:
+    """``error: MESSAGE`` on stderr, verbatim (no markup), on one line of bounded length."""
+    err_console.print(Text.assemble(("error: ", "bold red"), _short(message)), highlight=False, soft_wrap=True)
+
+
+def print_warning(message: Any) -> None:
+    """``warning: MESSAGE`` on stderr, verbatim."""
+    err_console.print(Text.assemble(("warning: ", "yellow"), _short(message)), highlight=False, soft_wrap=True)
+
+
+def claims(files: tuple[str, ...] = (), dirs: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """Decorate a command so that its output parameters (``files``/``dirs``, by parameter name) are checked,
+    locked and cleaned (:func:`binas.io.claim_outputs`) before the command does any work."""
+
+    def option(name: str) -> str:
+        return "--" + name.replace("_", "-")
+
+    def wrap(fn: F) -> F:
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            with claim_outputs({option(n): bound.arguments[n] for n in files},
+                               {option(n): bound.arguments[n] for n in dirs}):
+                return fn(*args, **kwargs)
+
+        return run  # type: ignore[return-value]
+
+    return wrap
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(EXIT_TERMINATED)  # unwinds: temporary files are removed, locks released
 
 
 class BinasGroup(typer.core.TyperGroup):
-    """Top-level command group: any :class:`BinasError` becomes one red line on stderr and exit code 2."""
+    """Top-level command group: one place where failures become one line on stderr and an exit code."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
+            previous = signal.signal(signal.SIGTERM, _terminated)
+        except ValueError:  # not the main thread (e.g. an embedding application)
+            previous = None
+        try:
             return super().invoke(ctx)
         except BinasError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
+            print_error(exc)
+            raise typer.Exit(code=EXIT_BAD_INPUT) from None
         except KeyboardInterrupt:
-            err_console.print("[bold red]interrupted[/]")
-            raise typer.Exit(code=130) from None
+            print_error("interrupted")
+            raise typer.Exit(code=EXIT_INTERRUPTED) from None
+        except MemoryError:
+            print_error("out of memory")
+            raise typer.Exit(code=EXIT_FAILURE) from None
+        except OSError as exc:  # the environment, not the input: disk full, I/O error...
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            print_error(f"{exc.strerror or exc}{where}")
+            raise typer.Exit(code=EXIT_FAILURE) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 def print_json(obj: Any) -> None:

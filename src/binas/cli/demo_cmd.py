@@ -7,21 +7,18 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-import yaml
 
-from binas.cli.common import err_console, out_console, print_json
+from binas.cli.common import claims, err_console, out_console, print_json
 from binas.errors import BinasError
+from binas.io import load_yaml, read_text
 
 
 def _config(path: Path | None, **overrides: Any):
-    from binas.demo import DemoConfig
+    from binas.demo import DemoConfig, check_demo_config
 
     values: dict[str, Any] = {}
     if path is not None:
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise BinasError(f"cannot read demo config {path}: {exc}") from None
+        values = load_yaml(read_text(path, "demo config"), f"demo config {path}") or {}
         if not isinstance(values, dict):
             raise BinasError(f"demo config {path} must be a mapping of option: value")
     known = {f.name for f in fields(DemoConfig)}
@@ -30,14 +27,18 @@ def _config(path: Path | None, **overrides: Any):
         raise BinasError(f"unknown demo option(s) {unknown} (known: {sorted(known)})")
     defaults = DemoConfig()
     if "supernet" in values:  # merge over the default training settings
+        if not isinstance(values["supernet"] or {}, dict):
+            raise BinasError(f"demo config {path}: 'supernet' must be a mapping of training options")
         values["supernet"] = {**defaults.supernet, **(values["supernet"] or {})}
-    if "budget_quantiles" in values:
-        quantiles = values["budget_quantiles"]
-        values["budget_quantiles"] = tuple(quantiles) if isinstance(quantiles, list) else (quantiles,)
+    if isinstance(values.get("budget_quantiles"), list):
+        values["budget_quantiles"] = tuple(values["budget_quantiles"])
+    if isinstance(values.get("budget_quantiles"), (int, float)) and not isinstance(values["budget_quantiles"], bool):
+        values["budget_quantiles"] = (values["budget_quantiles"],)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return DemoConfig(**values)
+    return check_demo_config(DemoConfig(**values))
 
 
+@claims(dirs=('out',))
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (a killed demo resumes from it).")] = Path("runs/demo"),
     train: Annotated[bool, typer.Option("--train", help="Train the supernet here first (the full pipeline, "
@@ -47,7 +48,7 @@ def demo(
     data: Annotated[Optional[str], typer.Option("--data", help="Data set (default: fashion-mnist).")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Processes training the compared networks "
-                       "side by side (default 1).")] = None,
+                       "side by side (default 2).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML overriding demo settings "
                       "(see binas.demo.DemoConfig).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the headline numbers (path, estimator_tau, "

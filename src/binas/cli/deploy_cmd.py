@@ -7,9 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from binas.cli.common import out_console, print_json
+from binas.cli.common import claim_outputs, claims, out_console, print_json
 from binas.codec import load_architecture
 from binas.resources.lut import load_lut
+from binas.search.problem import format_amount
 
 # torch-heavy modules are imported inside the commands so that `binas --help` starts fast
 
@@ -33,6 +34,7 @@ def _batches(data_name: str, data_dir: str | None, space, batch_size: int = 256)
         yield data.normalize(data.images[order[start:start + batch_size]])
 
 
+@claims(dirs=('out',))
 def export(
     run: RunOption,
     arch: ArchOption,
@@ -82,7 +84,10 @@ def finetune(
     train_subset: Annotated[Optional[int], typer.Option(help="Use only this many training images.")] = None,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Random crop and flip.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of data order, augmentation and dropout.")] = 0,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --out.")] = False,
+    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", help="Write the resumable checkpoint "
+                                "every N steps.")] = 100,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --out (with the same "
+                      "settings; any changed one is refused).")] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Fine-tune ARCH (weights from the supernet) with KD from the heaviest network; torchrun-able."""
@@ -90,14 +95,18 @@ def finetune(
     from binas.train.finetune import FinetuneConfig
     from binas.train.finetune import finetune as run_finetune
 
-    supernet = load_supernet(run)
-    _, architecture = load_architecture(arch, supernet.space)
     cfg = FinetuneConfig(data=data, data_dir=data_dir, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
                          lr=lr, kd_weight=kd_weight, ema_decay=ema_decay, train_subset=train_subset, augment=augment,
-                         seed=seed)
-    result = run_finetune(run, architecture, out, cfg, resume=resume, progress=not json_out)
+                         seed=seed, checkpoint_every=checkpoint_every).validate()
+    supernet = load_supernet(run)
+    _, architecture = load_architecture(arch, supernet.space)
+    with claim_outputs(dirs={"--out": out}):
+        result = run_finetune(run, architecture, out, cfg, resume=resume, progress=not json_out)
     if json_out:
         print_json(result)
+        return
+    if result.get("complete"):
+        out_console.print(f"the fine-tuning in {out} is already complete ({result['steps']} steps)")
         return
     out_console.print(f"fine-tuned {result['steps']} steps in {result['seconds']:.1f} s -> {out}")
 
@@ -106,9 +115,9 @@ def evaluate(
     model: Annotated[Path, typer.Option("--model", help="Model directory written by export or finetune.")],
     data: DataOption = "fashion-mnist",
     data_dir: DataDirOption = None,
-    lut: Annotated[Optional[Path], typer.Option("--lut", help="Latency LUT whose backend settings to time with "
-                   "(default: torch, 1 thread, batch 1).")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N test images.")] = None,
+    lut: Annotated[Optional[Path], typer.Option("--lut", help="LUT whose prediction to show; a latency LUT also "
+                   "gives the timing settings (default: torch, 1 thread, batch 1).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N test images.", min=1)] = None,
     repeats: Annotated[int, typer.Option(help="Timed rounds for the latency.", min=1)] = 30,
     json_out: JsonOption = False,
 ) -> None:
@@ -126,12 +135,17 @@ def evaluate(
     settings = timing_settings(table)
     result.update(measure_latency({"model": loaded.model}, space, settings, repeats=repeats)["model"])
     result["timing"] = settings
-    if table is not None:
-        result["lut_latency_ms"] = table.value(space, loaded.arch)
+    predicted = ""
+    if table is not None:  # in the LUT's own resource and unit (a params LUT predicts a count, not ms)
+        value = table.value(space, loaded.arch)
+        if table.resource == "latency" and table.unit == "ms":
+            result["lut_latency_ms"] = value
+        else:
+            result[f"lut_{table.resource}"], result[f"lut_{table.resource}_unit"] = value, table.unit
+        predicted = f"; LUT predicts {table.resource} {format_amount(value, table.unit)}"
     if json_out:
         print_json(result)
         return
     out_console.print(f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  on {result['images']} test images")
     out_console.print(f"latency {result['latency_ms']:.3f} ms (IQR {result['iqr_ms']:.3f}; {settings['backend']}, "
-                      f"{settings['threads']} thread(s), batch {settings['batch_size']})"
-                      + (f"; LUT predicts {result['lut_latency_ms']:.3f} ms" if table is not None else ""))
+                      f"{settings['threads']} thread(s), batch {settings['batch_size']}){predicted}")

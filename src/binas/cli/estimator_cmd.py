@@ -10,13 +10,14 @@ import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from binas.cli.common import err_console, out_console, print_json
+from binas.cli.common import claims, err_console, out_console, print_json
 from binas.errors import BinasError, DataError
 from binas.estimator.contributions import CONVENTIONS
-from binas.estimator.measure import BuildConfig, rank_world
+from binas.estimator.measure import BuildConfig, partial_path, rank_world
 from binas.estimator.predictors import PREDICTORS
 from binas.io import read_format
-from binas.space import load_space
+from binas.resume import ResumeError
+from binas.space import load_space, space_named_in
 
 app = typer.Typer(help="Accuracy estimators: build the contributions estimator, sample, fit, evaluate.",
                   no_args_is_help=True)
@@ -42,6 +43,7 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
 
 
 @app.command("build")
+@claims(files=('out',))
 def build(
     out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1).")],
     run: RunOpt = None, supernet: SupernetOpt = None, data: DataOpt = None, data_dir: DataDirOpt = None,
@@ -71,10 +73,19 @@ def build(
     if method not in METHODS:
         raise BinasError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     crn = method == "differences" if crn is None else crn
+    rank, world = rank_world()  # under torchrun every rank measures a share; rank 0 writes and reports
+    if resume and not partial_path(out, rank, world).exists():
+        if not out.is_file():
+            raise ResumeError(f"nothing to resume for {out}: there is no {partial_path(out, rank, world).name} "
+                              "(check --out, or build without --resume)")
+        if rank == 0:
+            err_console.print(f"the estimator {out} is already complete: nothing to resume")
+            if json_out:
+                print_json({"out": str(out), "complete": True})
+        return
     steady_allocator()  # no page faults on every large batch (1.3-2x faster on CPU)
     source, data_name = resolve_source(run, supernet, data)
     cfg = BuildConfig(images=images, crn=crn, seed=seed, batch_size=batch_size)
-    rank, _ = rank_world()  # under torchrun every rank measures a share; rank 0 writes and reports
     with _progress("measuring", json_out or rank != 0) as tick:
         form = build_estimator(source, data_name, out, cfg, convention=convention, method=method,
                                data_dir=data_dir, resume=resume, on_measured=tick)
@@ -92,6 +103,7 @@ def build(
 
 
 @app.command("sample")
+@claims(files=('out',))
 def sample(
     out: Annotated[Path, typer.Option("--out", help="Samples file to write (JSONL).")],
     n: Annotated[int, typer.Option("--n", help="Number of uniformly random subnets.")] = 200,
@@ -137,6 +149,7 @@ def sample(
 
 
 @app.command("fit")
+@claims(files=('out',))
 def fit(
     space: Annotated[str, typer.Option("--space", "-s", help="Space name or YAML file.")],
     samples: Annotated[Path, typer.Option("--samples", help="Measured architectures (JSONL).")],
@@ -175,6 +188,7 @@ def fit(
 
 
 @app.command("eval")
+@claims(files=('plot',))
 def evaluate(
     estimator: Annotated[Path, typer.Option("--estimator", help="Estimator file (binas.estimator/1).")],
     samples: Annotated[Path, typer.Option("--samples", help="Test architectures with measured accuracy (JSONL).")],
@@ -190,7 +204,7 @@ def evaluate(
     from binas.estimator.store import load_predictor
 
     header = read_format(estimator, "binas.estimator/1", "estimator file")
-    sp = load_space(space or str(header.get("space", "")))
+    sp = load_space(space) if space else space_named_in(header.get("space"), f"estimator file {estimator}")
     pred = load_predictor(estimator, sp)
     metrics, y_true, y_pred = eval_samples(pred, read_samples(samples, sp))
     if plot is not None:

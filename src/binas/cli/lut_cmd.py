@@ -9,15 +9,16 @@ from typing import Annotated, Any, Callable, Iterator, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from binas.cli.common import err_console, out_console, print_json
+from binas.cli.common import claims, err_console, out_console, print_json, print_warning
 from binas.errors import BinasError
 from binas.resources.analytic import ANALYTIC_RESOURCES
 from binas.resources.fidelity import calibrated_lut, plot_fidelity, validate_lut
-from binas.resources.lut import Lut, analytic_lut, load_lut
+from binas.io import read_format
+from binas.resources.lut import LUT_FORMAT, Lut, analytic_lut, load_lut
 from binas.resources.measure import MeasureSettings, measure_lut, partial_path_for
 from binas.resources.onnx_blocks import TIME_UNITS, export_blocks, import_csv
 from binas.resources.timing import BACKENDS
-from binas.space import builtin_spaces, load_space
+from binas.space import load_space, space_named_in
 
 __all__ = ["app"]
 
@@ -60,6 +61,7 @@ def _print_summary(lut: Lut, path: Path) -> None:
 
 
 @app.command("measure")
+@claims(files=('out',))
 def measure(
     out: OutOption,
     space: SpaceOption = "mobilenetv3",
@@ -91,6 +93,7 @@ def measure(
 
 
 @app.command("compute")
+@claims(files=('out',))
 def compute(
     out: OutOption,
     space: SpaceOption = "mobilenetv3",
@@ -110,6 +113,7 @@ def compute(
 
 
 @app.command("validate")
+@claims(files=('plot', 'calibrated_out'))
 def validate(
     lut: Annotated[Path, typer.Option("--lut", help="Measured latency LUT to check.")],
     space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML "
@@ -124,7 +128,8 @@ def validate(
     json_out: JsonOption = False,
 ) -> None:
     """Time random networks end to end with the LUT's own settings; report predicted vs measured."""
-    sp = load_space(space or _lut_space_name(lut))
+    sp = load_space(space) if space else space_named_in(read_format(lut, LUT_FORMAT, "LUT file").get("space"),
+                                                        f"LUT file {lut}")
     table = load_lut(lut, sp)
     with _progress(not json_out) as progress:
         result = validate_lut(sp, table, samples, seed, repeats, warmup, progress)
@@ -146,22 +151,13 @@ def validate(
     ref = result["reference"]
     out_console.print(f"fixed part now {ref['measured_fixed']:.4g} ms vs {ref['lut_fixed']:.4g} ms in the LUT")
     if ref["ratio"] is not None and abs(ref["ratio"] - 1) > 0.05:
-        err_console.print(f"[yellow]warning:[/] the fixed part runs {100 * (ref['ratio'] - 1):+.0f}% vs the LUT: the "
+        print_warning(f"the fixed part runs {100 * (ref['ratio'] - 1):+.0f}% vs the LUT: the "
                           "machine's speed has changed since the LUT was measured (load? clocks?), and the errors "
                           "above include that drift")
 
 
-def _lut_space_name(path: Path) -> str:
-    from binas.io import read_format
-    from binas.resources.lut import LUT_FORMAT
-
-    name = read_format(path, LUT_FORMAT, "LUT file").get("space")
-    if not isinstance(name, str) or name not in builtin_spaces():
-        raise BinasError(f"LUT file {path} was made for space {name!r}, which is not built in; pass --space FILE.yaml")
-    return name
-
-
 @app.command("export-blocks")
+@claims(dirs=('out',))
 def export_blocks_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the ONNX files and manifest.json.")],
     space: SpaceOption = "mobilenetv3",
@@ -182,6 +178,7 @@ def export_blocks_cmd(
 
 
 @app.command("import")
+@claims(files=('out',))
 def import_cmd(
     csv: Annotated[Path, typer.Option("--csv", help="Timings CSV with columns key,choice,value.")],
     out: OutOption,

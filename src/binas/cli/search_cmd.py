@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from binas.cli.common import err_console, out_console, parse_max, print_json
+from binas.cli.common import claims, err_console, out_console, parse_max, print_error, print_json
 from binas.codec import arch_to_json
 from binas.io import atomic_write_bytes, atomic_write_json
 from binas.search import DEFAULT_SOLVER, SOLVERS, build_problem, pareto_front, run_solver
@@ -56,14 +56,15 @@ def _show_arch(problem: SearchProblem, arch: Architecture, accuracy: float, reso
 
 def _show_result(problem: SearchProblem, result: SearchResult, timm: str) -> None:
     gap = f", gap {result.gap:.2g}" if result.gap is not None else ""
-    out_console.print(f"[bold]{result.solver}[/]: {result.status} in {result.seconds:.3f} s{gap}")
+    out_console.print(f"{result.solver}: {result.status} in {result.seconds:.3f} s{gap}")
     _show_arch(problem, result.architecture, result.objective, result.resources)
     out_console.print(f"  timm: {timm}")
     for rank, (arch, acc, res) in enumerate(result.alternatives, start=2):
-        out_console.print(f"[bold]#{rank}[/]")
+        out_console.print(f"#{rank}")
         _show_arch(problem, arch, acc, res)
 
 
+@claims(files=('out',))
 def search(
     estimator: EstimatorOpt,
     lut: Annotated[Optional[list[Path]], typer.Option("--lut", "-l", help="binas.lut/1 file (repeatable; one "
@@ -94,8 +95,8 @@ def search(
     else:
         _show_result(problem, result, obj["arch"]["timm"])
     if result.status == STATUS_BUDGET_EXCEEDED:
-        err_console.print(f"[bold red]error:[/] {result.message} (the {solver} solver's final argmax broke the "
-                          "budget; use --solver milp or bcfw)", highlight=False, soft_wrap=True)
+        print_error(f"{result.message} (the {solver} solver's final argmax broke the budget; use --solver milp "
+                    "or bcfw)")
         raise typer.Exit(code=EXIT_BUDGET_EXCEEDED)
     if out is not None:
         atomic_write_json(out, obj["arch"])
@@ -122,6 +123,7 @@ def _plot(path: Path, resource: str, unit: str, values: list[float], accuracy: l
     atomic_write_bytes(path, buffer.getvalue())
 
 
+@claims(files=('out', 'plot'))
 def pareto(
     estimator: EstimatorOpt,
     lut: Annotated[Path, typer.Option("--lut", "-l", help="binas.lut/1 file of the resource on the x axis.")],

@@ -53,7 +53,7 @@ def show(
     if json_out:
         print_json(summary)
         return
-    out_console.print(f"[bold]{summary['name']}[/]  hash {summary['space_hash']}  input "
+    out_console.print(f"{summary['name']}  hash {summary['space_hash']}  input "
                       f"{summary['input_size']}px x {summary['in_channels']}ch, {summary['num_classes']} classes")
     table = Table("stage", "in (ch, px)", "out ch", "stride", "act", "depths", "choices per position")
     all_lists = [p for st in summary["stages"] for p in st["positions"]]

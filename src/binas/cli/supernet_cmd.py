@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 import yaml
 
-from binas.cli.common import err_console, out_console, print_json
+from binas.cli.common import claim_outputs, err_console, out_console, print_json
 from binas.train import load_config, train_supernet
 from binas.train.dist import is_main_process
 
@@ -32,7 +32,7 @@ def train(
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every",
                                 help="Write the resumable checkpoint every N steps.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last "
-                      "checkpoint (its config.yaml is the base config).")] = False,
+                      "checkpoint (its config.yaml is the base config; any changed setting is refused).")] = False,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Training config YAML "
                       "(keys: the TrainConfig fields; CLI options override it).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.")] = None,
@@ -47,11 +47,15 @@ def train(
         base = out / "config.yaml"
     cfg = load_config(base, **overrides)
     log = None if json_out else (lambda msg: err_console.print(msg, highlight=False))
-    result = train_supernet(cfg, resume=resume, progress=not json_out, log=log)
+    with claim_outputs(dirs={"--out": cfg.out}):
+        result = train_supernet(cfg, resume=resume, progress=not json_out, log=log)
     if not is_main_process():
         return
     if json_out:
         print_json(result)
+        return
+    if result.get("complete"):
+        out_console.print(f"run {cfg.out} is already complete: {result['checkpoint']} ({result['steps']} steps)")
         return
     out_console.print(f"final supernet: {result['checkpoint']} ({result['steps']} steps)")
     out_console.print(yaml.safe_dump(result["metrics"], sort_keys=False).rstrip())

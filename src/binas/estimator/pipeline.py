@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-import yaml
 
 from binas.data import load_data
-from binas.errors import DataError
+from binas.errors import DataError, FileFormatError
 from binas.estimator.contributions import contributions_form, measurement_plan
 from binas.estimator.form import BilinearForm
 from binas.estimator.measure import (BuildConfig, evaluate_codes, measure_contributions, measurement_inputs,
                                      partial_path, rank_world)
 from binas.estimator.regression import OutcomeRegression
 from binas.estimator.samples import Sample
+from binas.io import file_digest, load_yaml, read_text
 from binas.nn.supernet import Supernet, archs_to_codes, load_supernet
 from binas.resources.analytic import network_cost
 from binas.resources.lut import Lut
@@ -51,9 +50,9 @@ def _run_data(run: Path) -> str | None:
         path = run / name
         if path.is_file():
             try:
-                obj = yaml.safe_load(path.read_text())
-            except (OSError, yaml.YAMLError):
-                raise DataError(f"cannot read the run config {path}; pass --data") from None
+                obj = load_yaml(read_text(path, "run config"), f"run config {path}")
+            except FileFormatError as exc:
+                raise DataError(f"{exc}; pass --data") from None
             found = obj.get("data") if isinstance(obj, dict) else None
             return found.get("name") if isinstance(found, dict) else found
     return None
@@ -63,11 +62,7 @@ def supernet_fingerprint(path: Path) -> str:
     """sha256 prefix of the supernet weights file (a run directory's final weights)."""
     from binas.nn.supernet import FINAL_NAME
 
-    file = path / FINAL_NAME if path.is_dir() else path
-    try:
-        return hashlib.sha256(file.read_bytes()).hexdigest()[:16]
-    except OSError:
-        return "missing"
+    return file_digest(path / FINAL_NAME if path.is_dir() else path)
 
 
 def heldout_tensors(space: SearchSpace, data: str, data_dir: str | None = None, *,

@@ -15,7 +15,7 @@ import numpy as np
 
 from binas.codec import arch_from_json, arch_to_json, parse_timm
 from binas.errors import BinasError, FileFormatError
-from binas.io import atomic_write_text, check_finite
+from binas.io import atomic_write_text, check_finite, read_text
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["Sample", "read_samples", "write_samples", "samples_to_lines", "accuracies"]
@@ -60,12 +60,7 @@ def read_samples(path: str | Path, space: SearchSpace) -> list[Sample]:
         FileFormatError: unreadable file, bad JSON, or an architecture outside ``space``, naming the line.
     """
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        raise FileFormatError(f"samples file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"cannot read samples file {path}: {exc}") from None
+    lines = read_text(path, "samples file").splitlines()
     samples = [_parse_line(space, line, f"{path} line {n}") for n, line in enumerate(lines, 1) if line.strip()]
     if not samples:
         raise FileFormatError(f"samples file {path} holds no samples")

@@ -20,7 +20,8 @@ from binas.errors import FileFormatError
 from binas.estimator.form import ESTIMATOR_FORMAT, NON_BILINEAR_KINDS, BilinearForm, form_from_json
 from binas.estimator.predictors import (LinearPredictor, MLPPredictor, QuadraticPredictor, _mlp,
                                         encode_archs)
-from binas.io import atomic_write_bytes, atomic_write_json, read_format
+from binas.io import atomic_write_bytes, atomic_write_json, read_format, read_sidecar
+from binas.nn.safeload import build_fitting
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["FormPredictor", "NON_BILINEAR_KINDS", "load_predictor", "save_predictor"]
@@ -76,13 +77,7 @@ def save_predictor(pred: Any, path: str | Path) -> Path:
 
 
 def _load_weights(path: Path, obj: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    side = path.with_name(str(obj.get("weights", "")))
-    try:
-        data = side.read_bytes()
-    except OSError:
-        raise FileFormatError(f"estimator file {path}: its weights file {side} is missing") from None
-    if hashlib.sha256(data).hexdigest() != obj.get("weights_sha256"):
-        raise FileFormatError(f"estimator file {path}: {side} does not match its sha256 (replaced or corrupt?)")
+    data = read_sidecar(path, obj.get("weights"), obj.get("weights_sha256"), f"estimator file {path}")
     params = obj.get("parameters")
     if not isinstance(params, dict):
         raise FileFormatError(f"estimator file {path} is missing its 'parameters'")
@@ -97,8 +92,10 @@ def _rebuild(kind: str, space: SearchSpace, tensors: dict[str, torch.Tensor], p:
         return pred
     hyper = {k: p[k] for k in ("hidden", "layers", "epochs", "lr", "weight_decay", "batch_size", "random_state")}
     pred = MLPPredictor(space, **hyper)
-    net = _mlp(space.num_alpha + space.num_beta, int(p["hidden"]), int(p["layers"]))
-    net.load_state_dict({k[len("net."):]: v for k, v in tensors.items()})
+    weights = {k[len("net."):]: v for k, v in tensors.items()}
+    net = build_fitting(lambda: _mlp(space.num_alpha + space.num_beta, int(p["hidden"]), int(p["layers"])),
+                        weights, "its weights file")
+    net.load_state_dict(weights)
     pred.net_, pred.y_mean_, pred.y_std_ = net.eval(), float(p["y_mean"]), float(p["y_std"])
     return pred
 
@@ -123,5 +120,5 @@ def load_predictor(path: str | Path, space: SearchSpace) -> Any:
     tensors, params = _load_weights(path, obj)
     try:
         return _rebuild(str(obj["kind"]), space, tensors, params)
-    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+    except (KeyError, RuntimeError, TypeError, ValueError, FileFormatError) as exc:
         raise FileFormatError(f"estimator file {path}: its weights or parameters do not fit ({exc!s:.80})") from None

@@ -21,7 +21,8 @@ import torch
 from torch import nn
 
 from binas.errors import FileFormatError
-from binas.io import atomic_write_bytes
+from binas.io import atomic_write_bytes, read_bytes
+from binas.nn.safeload import build_fitting, check_fits
 from binas.nn.elastic import ElasticBlock, build_elastic_stages, choice_tensors
 from binas.nn.static import ChildNet, build_child, build_fixed_parts
 from binas.space import Architecture, SearchSpace, space_from_dict
@@ -253,12 +254,7 @@ def supernet_metadata(space: SearchSpace, extra: dict | None = None) -> dict[str
 def read_safetensors(path: str | Path, what: str = "supernet file") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """``(tensors, metadata)`` of a safetensors file, with one clear error for any corruption."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FileFormatError(f"{what} {path} does not exist") from None
-    except OSError as exc:
-        raise FileFormatError(f"cannot read {what} {path}: {exc.strerror}") from None
+    data = read_bytes(path, what)
     try:
         (n,) = struct.unpack("<Q", data[:8])
         header = json.loads(data[8:8 + n])
@@ -289,7 +285,7 @@ def load_supernet(path: str | Path, space: SearchSpace | None = None) -> Superne
                               f"not {space.name!r} ({space.space_hash})")
     if fmt != SUPERNET_FORMAT:  # a training checkpoint: the model tensors carry a prefix
         tensors = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
-    net = Supernet(space or stored)
+    net = build_fitting(lambda: Supernet(space or stored), tensors, str(path))
     load_state(net, tensors, path)
     return net
 
@@ -306,13 +302,5 @@ def _space_from_meta(meta: dict[str, str], path: Path) -> SearchSpace:
 
 def load_state(module: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
     """Load ``tensors`` into ``module`` exactly (same keys and shapes), else a clear error."""
-    own = module.state_dict()
-    missing, unexpected = sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))
-    if missing or unexpected:
-        raise FileFormatError(f"{path} does not match the network: missing {missing[:3]}, "
-                              f"unexpected {unexpected[:3]}")
-    for key, value in own.items():
-        if value.shape != tensors[key].shape:
-            raise FileFormatError(f"{path}: tensor {key!r} has shape {tuple(tensors[key].shape)}, "
-                                  f"expected {tuple(value.shape)}")
+    check_fits(module.state_dict(), tensors, str(path))
     module.load_state_dict(tensors)

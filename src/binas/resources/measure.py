@@ -30,7 +30,8 @@ from binas.io import atomic_write_json, read_json
 from binas.nn.static import build_block, build_fixed_parts
 from binas.resources.lut import Lut, lut_key
 from binas.resources.timing import BACKENDS, CLOCKS, make_backend, timing_rounds
-from binas.space import SearchSpace
+from binas.resume import ResumeError, changed_settings
+from binas.space import MAX_INPUT_SIZE, SearchSpace
 
 __all__ = ["PARTIAL_FORMAT", "Entry", "FixedPart", "MeasureSettings", "build_entry", "lut_entries", "measure_lut",
            "partial_path_for", "resolution_space"]
@@ -56,13 +57,14 @@ class MeasureSettings:
         """Raise a :class:`BinasError` for an unknown backend or a non-positive count."""
         if self.backend not in BACKENDS:
             raise BinasError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
-        for name in ("threads", "batch_size", "repeats"):
-            if getattr(self, name) < 1:
-                raise BinasError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.warmup < 0:
-            raise BinasError(f"--warmup must be 0 or more, got {self.warmup}")
-        if self.resolution is not None and self.resolution < 1:
-            raise BinasError(f"--resolution must be at least 1 pixel, got {self.resolution}")
+        for name, most in (("threads", 1024), ("batch_size", 1 << 16), ("repeats", 1 << 20), ("warmup", 1 << 20),
+                           ("seed", 2**63 - 1), ("resolution", MAX_INPUT_SIZE)):
+            value, least = getattr(self, name), 0 if name in ("warmup", "seed") else 1
+            if value is None and name == "resolution":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+                raise BinasError(f"--{name.replace('_', '-')} must be at least {least} (and at most {most}), "
+                                 f"got {value!r}")
         if self.clock not in CLOCKS:
             raise BinasError(f"unknown clock {self.clock!r}: choose one of {', '.join(CLOCKS)}")
         return self
@@ -154,12 +156,11 @@ def _load_partial(path: Path, identity: dict[str, Any], names: set[str]) -> tupl
     if not isinstance(obj, dict) or obj.get("format") != PARTIAL_FORMAT:
         raise FileFormatError(f"{path} is not a partial LUT measurement ({PARTIAL_FORMAT}); {hint}")
     saved = obj.get("settings")
-    if saved != identity:
-        saved = saved if isinstance(saved, dict) else {}
-        diff = sorted(k for k in identity if saved.get(k) != identity[k])
-        detail = ", ".join(f"{k} {saved.get(k)!r} -> {identity[k]!r}" for k in diff[:3])
-        raise BinasError(f"{path} holds a measurement with other settings ({detail}); re-run with the same "
-                         f"settings to resume it, or {hint}")
+    diff = changed_settings(saved if isinstance(saved, dict) else {}, identity)
+    if diff:
+        detail = ", ".join(f"{k} {old!r} -> {new!r}" for k, old, new in diff[:3])
+        raise ResumeError(f"{path} holds a measurement with other settings ({detail}); re-run with the same "
+                          f"settings to resume it, or {hint}")
     done, samples = obj.get("rounds_done"), obj.get("samples")
     valid = (isinstance(done, int) and 0 <= done <= identity["repeats"] and isinstance(samples, dict)
              and set(samples) == names and all(_valid_series(v, done) for v in samples.values()))

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from binas.errors import BinasError, FileFormatError
-from binas.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_format
+from binas.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_format, read_text
 from binas.resources.lut import Lut, lut_from_json, lut_key, LUT_FORMAT
 from binas.resources.measure import build_entry, lut_entries
 from binas.space import SearchSpace
@@ -85,12 +85,7 @@ def export_blocks(space: SearchSpace, out_dir: str | Path, batch_size: int = 1, 
 
 
 def _read_rows(path: Path) -> list[dict[str, str]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise FileFormatError(f"timings CSV {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileFormatError(f"cannot read timings CSV {path}: {exc}") from None
+    text = read_text(path, "timings CSV", encoding="utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in ("key", "choice", "value") if c not in header]

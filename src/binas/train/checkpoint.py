@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import safetensors.torch
 import torch
@@ -13,9 +14,10 @@ from torch import nn
 from binas.errors import FileFormatError
 from binas.io import atomic_write_bytes
 from binas.nn.supernet import load_state, read_safetensors, supernet_metadata
+from binas.resume import normalized
 from binas.space import SearchSpace
 
-__all__ = ["CHECKPOINT_FORMAT", "TrainState", "load_checkpoint", "save_checkpoint"]
+__all__ = ["CHECKPOINT_FORMAT", "TrainState", "load_checkpoint", "read_checkpoint_state", "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "binas.checkpoint/1"
 
@@ -30,8 +32,9 @@ class TrainState:
 
 
 def save_checkpoint(path: Path, space: SearchSpace, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    ema: dict[str, torch.Tensor] | None, state: TrainState) -> Path:
-    """Write the resumable checkpoint atomically."""
+                    ema: dict[str, torch.Tensor] | None, state: TrainState,
+                    settings: dict[str, Any] | None = None) -> Path:
+    """Write the resumable checkpoint atomically; ``settings`` are what a resume must repeat exactly."""
     tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     opt = optimizer.state_dict()
     for index, slots in opt["state"].items():
@@ -39,9 +42,30 @@ def save_checkpoint(path: Path, space: SearchSpace, model: nn.Module, optimizer:
             tensors[f"optim/{index}/{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
     for key, value in (ema or {}).items():
         tensors[f"ema/{key}"] = value.detach().cpu().contiguous()
-    meta = supernet_metadata(space, {"state": vars(state), "param_groups": opt["param_groups"]})
+    extra = {"state": vars(state), "param_groups": opt["param_groups"]}
+    if settings is not None:
+        extra["settings"] = normalized(settings)
+    meta = supernet_metadata(space, extra)
     meta["format"] = CHECKPOINT_FORMAT
     return atomic_write_bytes(path, safetensors.torch.save(tensors, meta))
+
+
+def read_checkpoint_state(path: Path) -> tuple[TrainState, dict[str, Any] | None]:
+    """``(state, settings)`` recorded in a checkpoint (settings ``None`` in files from older binas).
+
+    Raises:
+        FileFormatError: corrupt file or metadata.
+    """
+    _, meta = read_safetensors(path, "checkpoint")
+    try:
+        state = TrainState(**json.loads(meta["state"]))
+        settings = json.loads(meta["settings"]) if "settings" in meta else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FileFormatError(f"checkpoint {path} has corrupt metadata") from exc
+    if not isinstance(state.step, int) or not isinstance(state.total_steps, int) or not 0 <= state.step <= \
+            state.total_steps or not (settings is None or isinstance(settings, dict)):
+        raise FileFormatError(f"checkpoint {path} has corrupt metadata")
+    return state, settings
 
 
 def load_checkpoint(path: Path, space: SearchSpace, model: nn.Module, optimizer: torch.optim.Optimizer,

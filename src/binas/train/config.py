@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from binas.errors import BinasError, FileFormatError
+from binas.io import load_yaml, read_text
 
-from binas.errors import BinasError
-
-__all__ = ["STAGES", "TrainConfig", "load_config"]
+__all__ = ["STAGES", "TrainConfig", "check_finite_fields", "load_config"]
 
 STAGES = ("heaviest", "supernet", "both")
 SAMPLING = ("per-image", "per-batch")
@@ -71,6 +71,7 @@ class TrainConfig:
         _one_of("stage", self.stage, STAGES)
         _one_of("sampling", self.sampling, SAMPLING)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        check_finite_fields(self, ConfigError)
         for name in ("epochs", "heaviest_epochs", "supernet_epochs"):
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -81,18 +82,26 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
         if self.bn_calibration_images < 0:
             raise ConfigError(f"bn_calibration_images must be >= 0, got {self.bn_calibration_images}")
-        if not self.lr > 0 or self.weight_decay < 0 or self.warmup_steps < 0:
+        if not self.lr > 0 or not self.weight_decay >= 0 or self.warmup_steps < 0:
             raise ConfigError("lr must be > 0, weight_decay and warmup_steps >= 0")
         if self.supernet_lr is not None and not self.supernet_lr > 0:
             raise ConfigError(f"supernet_lr must be > 0, got {self.supernet_lr}")
         if not 0 <= self.label_smoothing < 1 or not 0 <= self.ema_decay < 1:
             raise ConfigError("label_smoothing and ema_decay must be in [0, 1)")
-        if self.kd_weight < 0 or self.feature_weight < 0 or not self.kd_temperature > 0:
+        if not self.kd_weight >= 0 or not self.feature_weight >= 0 or not self.kd_temperature > 0:
             raise ConfigError("kd_weight and feature_weight must be >= 0 and kd_temperature > 0")
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_finite_fields(config: Any, error: type[BinasError]) -> None:
+    """Refuse NaN or infinite values in any float field of a config dataclass, naming the field."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise error(f"{f.name} must be a finite number, got {value}")
 
 
 def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -109,9 +118,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig
     values: dict[str, Any] = {}
     if path is not None:
         try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read training config {path}: {exc}") from None
+            data = load_yaml(read_text(path, "training config"), f"training config {path}") or {}
+        except FileFormatError as exc:
+            raise ConfigError(str(exc)) from None
         if not isinstance(data, dict):
             raise ConfigError(f"training config {path} must be a mapping of option: value")
         values.update(data)

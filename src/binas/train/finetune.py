@@ -24,10 +24,13 @@ from torch.utils.data import DistributedSampler
 from binas.data import ImageData, load_data
 from binas.errors import BinasError
 from binas.export import save_model
-from binas.io import atomic_write_json
-from binas.nn.supernet import extract_child, load_supernet
+from binas.codec import format_timm
+from binas.io import atomic_write_json, file_digest, read_json
+from binas.nn.supernet import FINAL_NAME, extract_child, load_supernet
+from binas.resume import ResumeError, check_same_settings
 from binas.space import Architecture
-from binas.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from binas.train.checkpoint import TrainState, load_checkpoint, read_checkpoint_state, save_checkpoint
+from binas.train.config import check_finite_fields
 from binas.train.dist import barrier, init_dist, shutdown_dist
 from binas.train.loop import STAGE_A_NAME, augment_batch, cosine_lr
 from binas.train.metrics import MetricsLog, Progress, accuracy
@@ -58,6 +61,7 @@ class FinetuneConfig:
     checkpoint_every: int = 100  # resumable checkpoint every N steps
 
     def validate(self) -> "FinetuneConfig":
+        check_finite_fields(self, BinasError)
         for name in ("epochs", "lr"):
             if not getattr(self, name) > 0:
                 raise BinasError(f"finetune {name} must be > 0, got {getattr(self, name)}")
@@ -65,8 +69,12 @@ class FinetuneConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise BinasError(f"finetune {name} must be >= 1, got {value}")
-        if self.kd_weight < 0 or not 0 <= self.ema_decay < 1 or not 0 <= self.label_smoothing < 1:
-            raise BinasError("kd_weight must be >= 0 and ema_decay, label_smoothing in [0, 1)")
+        if not self.kd_weight >= 0 or not 0 <= self.ema_decay < 1 or not 0 <= self.label_smoothing < 1:
+            raise BinasError(f"kd_weight must be >= 0 (got {self.kd_weight}) and ema_decay, label_smoothing in "
+                             f"[0, 1) (got {self.ema_decay}, {self.label_smoothing})")
+        if not self.weight_decay >= 0 or self.warmup_steps < 0:
+            raise BinasError(f"finetune weight_decay and warmup_steps must be >= 0, got {self.weight_decay}, "
+                             f"{self.warmup_steps}")
         return self
 
 
@@ -108,6 +116,33 @@ def _ema_update(ema: dict[str, torch.Tensor], model: torch.nn.Module, decay: flo
             ema[key].copy_(value)
 
 
+def _weights_file(run: Path) -> Path:
+    return run / FINAL_NAME if run.is_dir() else run
+
+
+def _resume_state(ckpt: Path, out: Path, resume: bool, settings: dict[str, Any]) -> TrainState | None:
+    """The checkpoint state to continue from (None: a fresh start); refuses any changed setting."""
+    if not ckpt.is_file():
+        if resume:
+            raise ResumeError(f"nothing to resume in {out}: it holds no {CHECKPOINT} (check --out, or start "
+                              "without --resume)")
+        return None
+    if not resume:
+        raise BinasError(f"{out} already holds a fine-tuning checkpoint: pass --resume or choose a new --out")
+    state, saved = read_checkpoint_state(ckpt)
+    if saved is not None:
+        check_same_settings(saved, settings, f"the fine-tuning in {out}")
+    return state
+
+
+def _finished(out: Path) -> dict[str, Any]:
+    """The stored result of a fine-tuning that is already complete (nothing is trained or written)."""
+    result = read_json(out / "finetune.json", "fine-tuning result")
+    if not isinstance(result, dict):
+        raise BinasError(f"fine-tuning result {out / 'finetune.json'} is corrupt")
+    return {**result, "complete": True}
+
+
 def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: FinetuneConfig, *, resume: bool = False,
              progress: bool = True, on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Fine-tune ``arch`` from the supernet of ``run`` into the model directory ``out``.
@@ -116,7 +151,9 @@ def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: Finetune
         ``{"model": out, "steps", "resumed_from_step", "train_acc", "seconds"}``.
 
     Raises:
-        BinasError: bad config, missing data, or an existing fine-tune in ``out`` without ``resume``.
+        BinasError: bad config, missing data, an existing fine-tune in ``out`` without ``resume``, nothing to
+            resume, or a resume with changed settings. A complete fine-tune returns its stored result with
+            ``"complete": True``.
     """
     cfg.validate()
     run, out, d = Path(run), Path(out), init_dist()
@@ -124,6 +161,12 @@ def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: Finetune
         supernet = load_supernet(run).to(d.device)
         space = supernet.space
         space.validate(arch)
+        ckpt = out / CHECKPOINT
+        settings = {**{k: v for k, v in asdict(cfg).items() if k != "checkpoint_every"},
+                    "arch": format_timm(space, arch), "supernet": file_digest(_weights_file(run))}
+        state = _resume_state(ckpt, out, resume, settings)
+        if state is not None and state.step == state.total_steps and (out / "finetune.json").is_file():
+            return _finished(out)
         student, teacher = extract_child(supernet, arch).train(), _teacher(run, supernet)
         data = _train_data(cfg, space)
         per_epoch = len(data) // d.world_size // cfg.batch_size
@@ -137,15 +180,12 @@ def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: Finetune
                                      {"params": rest, "weight_decay": 0.0}], lr=cfg.lr, momentum=0.9, nesterov=True)
         ema = {k: v.detach().clone() for k, v in student.state_dict().items()} if cfg.ema_decay > 0 else None
         start = 0
-        ckpt = out / CHECKPOINT
-        if ckpt.is_file():
-            if not resume:
-                raise BinasError(f"{out} already holds a fine-tuning checkpoint: pass --resume or choose a new --out")
+        if state is not None:
             start = load_checkpoint(ckpt, space, student, optimizer, ema).step
         net = DistributedDataParallel(student) if d.enabled else student
         metrics = MetricsLog(out, enabled=d.is_main)
         bar = Progress("finetune", total, start, enabled=progress and d.is_main)
-        started, acc = time.perf_counter(), float("nan")
+        started, acc = time.perf_counter(), None
         for step in range(start, total):
             seed = [cfg.seed, 3, step, d.rank]
             torch.manual_seed(int(np.random.default_rng(seed).integers(2**62)))  # dropout
@@ -170,7 +210,8 @@ def finetune(run: str | Path, arch: Architecture, out: str | Path, cfg: Finetune
                 metrics.write({"stage": "finetune", "step": step + 1, "loss": loss_value, "train_acc": acc})
             if (step + 1) % cfg.checkpoint_every == 0 or step + 1 == total:
                 if d.is_main:
-                    save_checkpoint(ckpt, space, student, optimizer, ema, TrainState("finetune", step + 1, total))
+                    save_checkpoint(ckpt, space, student, optimizer, ema, TrainState("finetune", step + 1, total),
+                                    settings)
                 barrier(d)
             if on_step is not None:
                 on_step(step + 1)

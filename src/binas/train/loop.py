@@ -9,7 +9,6 @@ replays exactly the steps an uninterrupted run would have taken, and ends with t
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -24,11 +23,12 @@ from torch.utils.data import DistributedSampler
 
 from binas.data import ImageData, load_data
 from binas.errors import DataError, FileFormatError
-from binas.io import atomic_write_json
-from binas.nn.supernet import (FINAL_NAME, Supernet, extract_child, load_supernet, read_safetensors, recalibrated,
+from binas.io import atomic_write_json, read_json
+from binas.nn.supernet import (FINAL_NAME, Supernet, extract_child, load_supernet, recalibrated,
                                sample_codes, save_supernet)
 from binas.space import load_space
-from binas.train.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from binas.resume import ResumeError, check_same_settings
+from binas.train.checkpoint import TrainState, load_checkpoint, read_checkpoint_state, save_checkpoint
 from binas.train.config import ConfigError, TrainConfig
 from binas.train.dist import Dist, barrier, init_dist, shutdown_dist
 from binas.train.losses import distillation_loss
@@ -39,6 +39,7 @@ __all__ = ["CHECKPOINT_NAME", "STAGE_A_NAME", "augment_batch", "cosine_lr", "tra
 CHECKPOINT_NAME = "checkpoint.safetensors"  # the resumable training state
 STAGE_A_NAME = "stage_a.safetensors"  # supernet after stage A (the stage-B teacher comes from it)
 _STAGE_IDS = {"heaviest": 1, "supernet": 2}
+_RESUME_FREE = ("out", "stage", "checkpoint_every", "log_every")  # may change when resuming
 
 
 def train_supernet(config: TrainConfig, *, resume: bool = False, progress: bool = True,
@@ -47,7 +48,8 @@ def train_supernet(config: TrainConfig, *, resume: bool = False, progress: bool 
     """Run the stages of ``config``; returns ``{"checkpoint", "steps", "resumed_from_step", "metrics"}``.
 
     Args:
-        resume: continue from the run directory's last checkpoint (a fresh start if there is none).
+        resume: continue from the run directory's last checkpoint, with exactly the settings it was started
+            with (an error if there is none); a complete run returns its stored result with ``"complete": True``.
         progress: show a progress bar (rank 0 only).
         log: receives one-line messages (rank 0 only).
         on_step: called after every optimizer step with ``(stage, step)``.
@@ -94,6 +96,9 @@ class _Trainer:
     def run(self, resume: bool) -> dict[str, Any]:
         stages = ["heaviest", "supernet"] if self.config.stage == "both" else [self.config.stage]
         state = self._resume_state(resume)
+        if state is not None and self._complete(state, stages):
+            return self._finished_result()
+        self._steps_per_epoch()  # refuse a batch larger than the data before anything is written
         resumed_from = None
         if state is not None:
             done = stages[: stages.index(state.stage)] if state.stage in stages else []
@@ -124,16 +129,32 @@ class _Trainer:
             if row.get("stage") == stage and "eval" in row:
                 self.results.update({f"{stage}_stage_{k}": v for k, v in row["eval"].items()})
 
+    def _settings(self) -> dict[str, Any]:
+        """What a resume must repeat exactly (everything but where the run is and how often it logs)."""
+        return {k: v for k, v in self.config.to_dict().items() if k not in _RESUME_FREE}
+
+    def _complete(self, state: TrainState, stages: list[str]) -> bool:
+        return (state.stage == stages[-1] and state.step == state.total_steps and (self.out / FINAL_NAME).is_file()
+                and (self.out / "result.json").is_file())
+
+    def _finished_result(self) -> dict[str, Any]:
+        """The stored result of a run that is already complete (nothing is trained or written)."""
+        result = read_json(self.out / "result.json", "training result")
+        if not isinstance(result, dict):
+            raise FileFormatError(f"training result {self.out / 'result.json'} is corrupt")
+        self.log(f"run {self.out} is already complete ({result.get('steps')} steps): nothing to resume")
+        return {**result, "complete": True}
+
     def _resume_state(self, resume: bool) -> TrainState | None:
-        """The state to continue from (None: start afresh); refuses to overwrite a run by accident."""
+        """The state to continue from (None: start afresh); refuses to overwrite a run by accident and to
+        resume with any changed setting."""
         path = self.out / CHECKPOINT_NAME
         if not path.is_file():
+            if resume:
+                raise ResumeError(f"nothing to resume in {self.out}: it holds no {CHECKPOINT_NAME} (check --out, "
+                                  "or start the run without --resume)")
             return None
-        _, meta = read_safetensors(path, "checkpoint")
-        try:
-            state = TrainState(**json.loads(meta["state"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FileFormatError(f"checkpoint {path} has corrupt metadata") from exc
+        state, saved = read_checkpoint_state(path)
         if self.config.stage == "supernet" and state.stage == "heaviest":
             if state.step < state.total_steps:
                 raise ConfigError(f"stage A in {self.out} is unfinished: resume it with --stage heaviest --resume")
@@ -143,6 +164,8 @@ class _Trainer:
                               "or choose a new --out")
         if self.config.stage == "heaviest" and state.stage == "supernet":
             raise ConfigError(f"run directory {self.out} is already in stage B: resume it with --stage supernet or both")
+        if saved is not None:
+            check_same_settings(saved, self._settings(), f"the run in {self.out}")
         return state
 
     def _stage_steps(self, stage: str) -> int:
@@ -310,7 +333,8 @@ class _Trainer:
 
     def _checkpoint(self, optimizer: torch.optim.Optimizer, ema: dict | None, state: TrainState) -> None:
         if self.d.is_main:
-            save_checkpoint(self.out / CHECKPOINT_NAME, self.space, self.model, optimizer, ema, state)
+            save_checkpoint(self.out / CHECKPOINT_NAME, self.space, self.model, optimizer, ema, state,
+                            self._settings())
             self.metrics.flush_csv()
         barrier(self.d)
 

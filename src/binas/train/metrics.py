@@ -13,7 +13,8 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
-from binas.io import atomic_write_text
+from binas.errors import FileFormatError
+from binas.io import atomic_write_text, read_text
 from binas.train.config import TrainConfig
 
 __all__ = ["MetricsLog", "Progress", "accuracy", "write_config"]
@@ -36,29 +37,37 @@ class MetricsLog:
     """
 
     def __init__(self, out: Path, enabled: bool) -> None:
-        self.enabled, self.path = enabled, out / "metrics.jsonl"
+        self.enabled, self.path, self.out = enabled, out / "metrics.jsonl", out
         self.rows: list[dict[str, Any]] = []
-        self.tb = None
+        self.tb: Any = False  # created at the first row (nothing is written before the run starts)
         if not enabled:
             return
-        out.mkdir(parents=True, exist_ok=True)
         if self.path.is_file():
-            self.rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-        try:
-            from torch.utils.tensorboard import SummaryWriter
+            try:
+                self.rows = [json.loads(line) for line in read_text(self.path, "metrics log").splitlines()
+                             if line.strip()]
+            except ValueError:
+                raise FileFormatError(f"metrics log {self.path} is corrupt") from None
 
-            self.tb = SummaryWriter(str(out / "tensorboard"))
-        except ImportError:  # TensorBoard is optional
-            self.tb = None
+    def _tensorboard(self) -> Any:
+        if self.tb is False:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(self.out / "tensorboard"))
+            except ImportError:  # TensorBoard is optional
+                self.tb = None
+        return self.tb
 
     def write(self, row: dict[str, Any]) -> None:
         if not self.enabled:
             return
+        self._tensorboard()
         if "step" in row:  # drop rows a killed run wrote past its last checkpoint
             self.rows = [r for r in self.rows if not (r.get("stage") == row["stage"] and r.get("step", 0) >= row["step"])]
         self.rows.append(row)
         atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.rows))
-        if self.tb is not None and "step" in row:
+        if self.tb and "step" in row:
             for key, value in row.items():
                 if isinstance(value, (int, float)) and key != "step":
                     self.tb.add_scalar(f"{row['stage']}/{key}", value, row["step"])
@@ -77,7 +86,7 @@ class MetricsLog:
 
     def close(self) -> None:
         self.flush_csv()
-        if self.tb is not None:
+        if self.tb:
             self.tb.close()
 
 

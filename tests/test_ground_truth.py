@@ -1,0 +1,94 @@
+"""Stand-alone ground truth: the runner (2-architecture smoke run, resume, truncated line), the recipe,
+the hand-scaled baselines and the analysis on a slice of the committed data file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from binas.baselines import scaled_baseline, uniform_archs
+from binas.resources.lut import analytic_lut
+from binas.space import load_space
+from binas.standalone import StandaloneRecipe
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import analyze_ground_truth  # noqa: E402
+import ground_truth  # noqa: E402
+
+DATA_FILE = ground_truth.DEFAULT_OUT
+
+
+def _idx(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def tiny_fmnist(tmp_path):
+    """Fashion-MNIST-shaped IDX files with a learnable signal (class-dependent brightness)."""
+    folder = tmp_path / "fmnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 300), ("t10k", 100)):
+        labels = rng.integers(0, 10, n)
+        images = np.clip(rng.normal(labels[:, None, None] * 25.0, 20.0, (n, 28, 28)), 0, 255)
+        (folder / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(images)))
+        (folder / f"{prefix}-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx(labels)))
+    return folder
+
+
+def test_uniform_archs_and_scaled_baseline():
+    space = load_space("mobilenetv3-tiny")
+    archs = uniform_archs(space)
+    assert len(archs) == 3 * 12  # 3 depths x 12 choices
+    assert all(len(set(b for blocks in a.blocks for b in blocks)) == 1 for a in archs)
+    macs = analytic_lut(space, "macs")
+    budget = float(np.median([macs.value(space, a) for a in archs]))
+    best = scaled_baseline(space, [macs], [budget])
+    assert macs.value(space, best) <= budget
+    assert all(macs.value(space, a) <= macs.value(space, best) for a in archs if macs.value(space, a) <= budget)
+    assert scaled_baseline(space, [macs], [1.0]) is None
+
+
+def test_recipe_digest_changes_with_the_recipe():
+    assert StandaloneRecipe().digest() == StandaloneRecipe().digest()
+    assert StandaloneRecipe().digest() != StandaloneRecipe(steps=3).digest()
+
+
+def test_job_order_runs_seed_pairs_first():
+    assert ground_truth.jobs(4, 2) == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (3, 0)]
+
+
+def test_runner_smoke_resume_and_truncated_line(tmp_path, tiny_fmnist, capsys):
+    out = tmp_path / "ground-truth-smoke.jsonl"
+    lut = tmp_path / "lut.json"
+    analytic_lut(load_space("mobilenetv3-tiny"), "macs").save(lut)
+    args = ["--out", str(out), "--lut", str(lut), "--samples", "1", "--second-seed", "1", "--steps", "2",
+            "--batch-size", "8", "--data-dir", str(tiny_fmnist), "--extra", str(tmp_path / "none.jsonl")]
+    assert ground_truth.main(args + ["--limit", "2"]) == 0
+    rows = ground_truth.read_lines(out)
+    assert [(r["index"], r["seed"]) for r in rows] == [(0, 0), (0, 1)]
+    assert rows[0]["arch"] == rows[1]["arch"] and rows[0]["kind"] == "sample"
+    for key in ("arch", "seed", "test_acc", "params", "macs", "lut_ms", "recipe", "machine"):
+        assert key in rows[0]
+    assert 0.0 <= rows[0]["test_acc"] <= 100.0
+    # a kill mid-write leaves a partial line: it is ignored, and cut before the next append
+    out.write_bytes(out.read_bytes() + b'{"arch": "trunc')
+    assert len(ground_truth.read_lines(out)) == 2
+    assert ground_truth.main(args + ["--limit", "1"]) == 0  # resumes with the next job, not a done one
+    rows = ground_truth.read_lines(out)
+    assert [(r["index"], r["seed"]) for r in rows] == [(0, 0), (0, 1), (1, 0)] and rows[2]["kind"] == "heaviest"
+    text = out.read_text()
+    assert text.endswith("\n") and "trunc" not in text
+    # one line is reproduced exactly by --only (same seed, same thread count)
+    capsys.readouterr()
+    assert ground_truth.main(args + ["--only", "0", "--seed", "1"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["arch"], again["test_acc"], again["final_loss"]) == (rows[1]["arch"], rows[1]["test_acc"],
+                                                                      rows[1]["final_loss"])
