@@ -143,12 +143,16 @@ def check_demo_config(cfg: DemoConfig) -> DemoConfig:
 
 
 def _check_same_demo(cfg: DemoConfig, out: Path) -> None:
-    """A demo continues only with the settings it was started with (recorded in ``demo_config.json``)."""
+    """A demo continues only with the settings it was started with (recorded in ``demo_config.json``).
+
+    Until its supernet step has finished nothing depends on them yet, so a demo whose first step failed
+    (say, a mistyped ``--pretrained``) starts again with the new settings.
+    """
     from binas.resume import check_same_settings, normalized
 
     path = out / "demo_config.json"
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "workers")}
-    if path.is_file():
+    if path.is_file() and (out / "supernet" / SOURCE_FILE).is_file():
         saved = read_json(path, "demo settings")
         check_same_settings(saved if isinstance(saved, dict) else {}, settings, f"the demo in {out}")
     else:
