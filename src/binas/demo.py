@@ -68,7 +68,7 @@ class DemoConfig:
     lut_repeats: int = 20  # timed rounds per LUT entry (PyTorch, 1 thread, batch 1)
     latency_clock: str = "cpu"  # cpu: the thread's CPU time (robust on a busy machine) | wall
     estimator_method: str = "regression"  # differences (the paper, with CRN) | regression (no CRN)
-    estimator_images: int = 500  # held-out images per estimator measurement
+    estimator_images: int = 400  # held-out images per estimator measurement
     test_subnets: int = 100  # held-out random subnets that score the estimator (one-shot on test images)
     test_images: int = 1000  # test-split images per held-out subnet
     budget_quantiles: tuple[float, ...] = (0.2, 0.5, 0.8)  # budgets: these quantiles of the subnets' LUT latency
