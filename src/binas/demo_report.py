@@ -172,9 +172,9 @@ def _source_text(source: dict[str, Any]) -> str:
     machine = prov.get("machine", "unrecorded machine")
     minutes = prov.get("train_minutes")
     return (f"**Path: `pretrained`** (train once, specialise anywhere): the supernet shipped with binas "
-            f"(fp16, sha256 `{source.get('file_sha256', '')[:16]}...`), trained with {prov.get('recipe', 'an unrecorded recipe')}"
-            + (f" in {minutes:.0f} min" if isinstance(minutes, (int, float)) else "")
-            + f" on {machine}. Only the latency LUT, the estimator and the search ran here.")
+            f"(fp16, sha256 `{source.get('file_sha256', '')[:16]}...`). Recipe: {prov.get('recipe', 'not recorded')}. "
+            + (f"Trained in {minutes:.0f} min" if isinstance(minutes, (int, float)) else "Trained")
+            + f" on {machine}. Only the latency LUT, the estimator, the search and the comparison ran here.")
 
 
 def _markdown(space, summary, plan, results, latency, plots, insights) -> list[str]:
