@@ -4,14 +4,15 @@
         [--kills supernet=6,lut=5,estimator=5,finetune=5,demo=3]
 
 For each job (``supernet train``, ``lut measure``, ``estimator build``, ``finetune``, ``demo``) it runs
-an uninterrupted reference, then the same command again into another folder, killed with SIGKILL after
-a random delay (uniform over 0.3 s .. 60% of the reference's duration, so kills land anywhere from
-start-up to the final writes) until it has been killed while running as many times as asked,
-re-running it (with ``--resume`` where the command has one and something to resume), then once more
-to completion. After every kill every artifact present
-must be valid (JSON parses, safetensors load); after completion there must be no temporary or lock
-file, and the result must equal the reference (bit-identical weights/estimator; the LUT's timings
-cannot repeat, so it is only checked to be complete and valid). Writes a JSON summary.
+an uninterrupted reference, then the same command into another folder, killed with SIGKILL at a
+random moment of its work (counted from when it has claimed its output, i.e. after start-up; uniform
+over 5-100% of 1/(kills + 1) of the reference's work time, so each kill interrupts a slice of what is
+left, including its writes), re-running it (with ``--resume`` where the command has one and there is
+something to resume) until it has been killed while running as often as asked, then once more to
+completion. After every kill every artifact present must be valid (JSON parses, safetensors load);
+after completion there must be no temporary or lock file, and the result must equal the reference
+(bit-identical weights/estimator; LUT timings cannot repeat, so the LUT is only checked to be complete
+and valid). Writes a JSON summary.
 """
 
 from __future__ import annotations
@@ -47,13 +48,14 @@ latency_repeats: 2
 """
 
 
-def jobs(work: Path) -> dict[str, dict[str, Any]]:
+def jobs(work: Path, steps: tuple[int, int] = (40, 60)) -> dict[str, dict[str, Any]]:
     """name -> {"cmd": argv with OUT, "resume": flag or None, "ref_out": path, "compare": kind}."""
     space = str(work / "tiny.yaml")
     ref_run = str(work / "ref-supernet")
     return {
         "supernet": {"cmd": ["supernet", "train", "--space", space, "--data", "synthetic", "--batch-size", "16",
-                             "--max-steps", "40", "--checkpoint-every", "3", "--seed", "2", "--out", "OUT", "--json"],
+                             "--max-steps", str(steps[0]), "--checkpoint-every", "3", "--seed", "2", "--out", "OUT",
+                             "--json"],
                      "resume": "--resume", "marker": "checkpoint.safetensors", "compare": "supernet"},
         "lut": {"cmd": ["lut", "measure", "--space", space, "--repeats", "40", "--warmup", "1", "--out", "OUT",
                         "--json"], "resume": None, "marker": None, "compare": "lut"},
@@ -61,7 +63,8 @@ def jobs(work: Path) -> dict[str, dict[str, Any]]:
                               "--batch-size", "10", "--out", "OUT", "--json"],
                       "resume": "--resume", "marker": "OUT.partial.json", "compare": "bytes"},
         "finetune": {"cmd": ["finetune", "--run", ref_run, "--arch", str(work / "arch.json"), "--data", "synthetic",
-                             "--batch-size", "16", "--max-steps", "60", "--checkpoint-every", "4", "--out", "OUT",
+                             "--batch-size", "16", "--epochs", "100", "--max-steps", str(steps[1]),
+                             "--checkpoint-every", "4", "--out", "OUT",
                              "--json"], "resume": "--resume", "marker": "finetune_checkpoint.safetensors",
                      "compare": "model"},
         "demo": {"cmd": ["demo", "--data", "synthetic", "--config", str(work / "demo.yaml"), "--out", "OUT",
@@ -148,19 +151,37 @@ def _outputs(work: Path, name: str) -> tuple[Path, Path]:
     return work / f"ref-{name}", work / f"killed-{name}"
 
 
-def run_job(name: str, job: dict[str, Any], work: Path, kills: int, rng: random.Random) -> dict[str, Any]:
+def _wait_claimed(proc: subprocess.Popen, out: Path) -> float:
+    """Seconds until the command has claimed ``out`` (its lock holds its PID: start-up is over)."""
+    lock, t0 = out.parent / f".{out.name}.lock", time.perf_counter()
+    while proc.poll() is None:  # a killed run leaves its lock file: wait for this process's PID in it
+        try:
+            if lock.read_text().strip() == str(proc.pid):
+                break
+        except OSError:
+            pass
+        time.sleep(0.01)
+    return time.perf_counter() - t0
+
+
+def run_job(name: str, job: dict[str, Any], work: Path, kills: int, rng: random.Random,
+            window: tuple[float, float] | None = None) -> dict[str, Any]:
     ref, out = _outputs(work, name)
+    proc = subprocess.Popen(_argv(job, ref, False), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+    startup = _wait_claimed(proc, ref)
     started = time.perf_counter()
-    done = subprocess.run(_argv(job, ref, False), capture_output=True, text=True, env=ENV)
-    assert done.returncode == 0, done.stderr[-2000:]
-    duration = time.perf_counter() - started
+    _, err = proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    duration = time.perf_counter() - started  # the work after start-up (imports, argument checks)
     log, corrupt_seen, temps_seen = [], [], 0
     attempts = 0
     while sum(e["killed_while_running"] for e in log) < kills and attempts < 3 * kills:
         attempts += 1
-        delay = rng.uniform(0.3, max(0.6, 0.6 * duration))
+        # default: a slice of the work left; --window LO,HI: that fraction of the whole work (later kills)
+        delay = rng.uniform(*window) * duration if window else rng.uniform(0.05, 1.0) * duration / (kills + 1)
         resume = _marker(job, out)
         proc = subprocess.Popen(_argv(job, out, resume), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV)
+        _wait_claimed(proc, out)
         try:
             proc.wait(timeout=delay)
             landed = False
@@ -177,7 +198,8 @@ def run_job(name: str, job: dict[str, Any], work: Path, kills: int, rng: random.
             break  # the job completed before its kill: nothing left to interrupt
     final = subprocess.run(_argv(job, out, _marker(job, out)), capture_output=True, text=True, env=ENV)
     corrupt, temps = check_artifacts(out)
-    result = {"job": name, "reference_s": round(duration, 1), "kills": sum(e["killed_while_running"] for e in log),
+    result = {"job": name, "reference_startup_s": round(startup, 1), "reference_work_s": round(duration, 1),
+              "kills": sum(e["killed_while_running"] for e in log),
               "runs_started": len(log), "final_exit": final.returncode,
               "corrupt_artifacts": corrupt_seen + corrupt, "temporary_files_after_kills": temps_seen,
               "stale_files_after_completion": temps, "log": log}
@@ -194,7 +216,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/kill-test"))
     parser.add_argument("--out", type=Path, default=Path("docs/kill-test.json"))
     parser.add_argument("--kills", default="supernet=6,lut=5,estimator=5,finetune=5,demo=3")
+    parser.add_argument("--window", default=None, help="LO,HI: kill at a uniform fraction of the reference's "
+                        "work time (default: a slice of 1/(kills + 1))")
+    parser.add_argument("--steps", default="40,60", help="max steps of the supernet and finetune jobs")
     args = parser.parse_args()
+    window = tuple(float(v) for v in args.window.split(",")) if args.window else None
+    steps = tuple(int(v) for v in args.steps.split(","))
     counts = {k: int(v) for k, v in (item.split("=") for item in args.kills.split(","))}
     work = args.work.resolve()
     if (work / "tiny.yaml").is_file():  # a previous run of this script: start clean
@@ -208,14 +235,15 @@ def main() -> None:
     space = load_space(work / "tiny.yaml")
     (work / "arch.json").write_text(json.dumps(arch_to_json(space, space.heaviest)))
     rng = random.Random(args.seed)
-    all_jobs = jobs(work)
+    all_jobs = jobs(work, steps)
     results = []
     for name in ("supernet", "lut", "estimator", "finetune", "demo"):
         if counts.get(name):
-            res = run_job(name, all_jobs[name], work, counts[name], rng)
+            res = run_job(name, all_jobs[name], work, counts[name], rng, window)
             print(json.dumps({k: v for k, v in res.items() if k != "log"}), flush=True)
             results.append(res)
-    summary = {"machine": "see docs/reliability.md", "seed": args.seed,
+    summary = {"machine": "see docs/reliability.md", "seed": args.seed, "args": vars(args) | {"work": str(work),
+                                                                                               "out": str(args.out)},
                "total_kills": sum(r["kills"] for r in results),
                "corrupt_artifacts": sum(len(r["corrupt_artifacts"]) for r in results),
                "stale_files_after_completion": sum(len(r["stale_files_after_completion"]) for r in results),

@@ -195,3 +195,21 @@ def test_insights_shows_autobuild_beside_the_estimator(setup, tmp_path) -> None:
     assert -1 <= data["autobuild"]["comparison"]["choice_spearman"] <= 1
     report = (tmp_path / "ins" / "report.md").read_text()
     assert "## AutoBuild beside this estimator" in report and "| stage | choice Spearman |" in report
+
+
+def test_cli_verify_re_ranks_distinct_built_networks(setup, tmp_path) -> None:
+    d = setup["dir"]
+    result = _cli(setup, "--max", f"macs={setup['budget']}", "--verify", "4", "--verify-with", str(d / "bilinear.json"),
+                  "-o", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["verify"]
+    cands = report["candidates"]
+    assert 1 <= len(cands) <= 4 and report["min_distance"] == 2
+    assert report["chosen"] == int(np.argmax([c["verified"] for c in cands]))
+    assert all(c["resources"]["macs"] <= setup["budget"] and c["units"]["macs"] == "count" for c in cands)
+    assert [c["estimated"] for c in cands] == sorted((c["estimated"] for c in cands), reverse=True)
+    saved = json.loads((tmp_path / "out" / "verified.json").read_text())
+    assert saved["predicted"]["verified_accuracy"] == cands[report["chosen"]]["verified"]
+    human = _cli(setup, "--max", f"macs={setup['budget']}", "--verify", "2", "--verify-with", str(d / "bilinear.json"),
+                 "-o", str(tmp_path / "out2"))
+    assert human.exit_code == 0 and "verified the" in human.stdout

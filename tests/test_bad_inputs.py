@@ -72,7 +72,8 @@ def w(tmp_path_factory) -> Path:
     (w / "rec.yaml").write_text("a: &a [*a]\n")
     (w / "markup.yaml").write_text("'[red]oops[/red]': 1\n")
     (w / "wide.yaml").write_text(TINY.replace("out_channels: 16", "out_channels: 1000000000"))
-    (w / "deep.yaml").write_text(TINY.replace("depths: [1, 2], choices: [e1k3", "depth: [1, 1000000000], choices: [e1k3"))
+    (w / "deep.yaml").write_text(TINY.replace("depths: [1, 2], choices: [e1k3",
+                                              "depth: [1, 1000000000], choices: [e1k3"))
     (w / "bigchoice.yaml").write_text(TINY.replace("e3k5se", "e99999999999999k3"))
     (w / "nan.json").write_text(re.sub(r'"fixed": [0-9.e+-]+', '"fixed": NaN', (w / "lat.json").read_text()))
     (w / "deep.json").write_text("[" * 100000 + "]" * 100000)

@@ -200,5 +200,11 @@ def test_non_bilinear_predictor_is_searched_by_evolution(files, tmp_path) -> Non
     assert data["predicted"]["latency"] <= budget
     arch = load_architecture(json.dumps(data["arch"]), paths["space"])[1]
     assert data["predicted"]["accuracy"] == pytest.approx(float(pred.predict_archs([arch])[0]))
-    refused = search({**paths, "est": str(est)}, *args)
+    refused = search({**paths, "est": str(est)}, *args, "--solver", "bcfw")
     assert refused.exit_code == 2 and "not bilinear" in refused.stderr and "--solver evolution" in refused.stderr
+    surrogate = search({**paths, "est": str(est)}, *args)  # default: exact top-K of a bilinear surrogate, re-ranked
+    assert surrogate.exit_code == 0, surrogate.output
+    data = json.loads(surrogate.stdout)
+    assert data["predicted"]["latency"] <= budget and data["surrogate"]["kind"] == "surrogate-of-quadratic"
+    arch = load_architecture(json.dumps(data["arch"]), paths["space"])[1]
+    assert data["verified"]["accuracy"] == pytest.approx(float(pred.predict_archs([arch])[0]))

@@ -37,7 +37,8 @@ import yaml
 from binas.errors import BinasError, FileFormatError
 
 __all__ = ["MAX_BINARY_BYTES", "MAX_TEXT_BYTES", "OutputError", "atomic_write_bytes", "atomic_write_json",
-           "atomic_write_text", "check_finite", "claim_outputs", "file_digest", "load_yaml", "read_bytes", "read_format",
+           "atomic_write_text", "check_finite", "claim_outputs", "file_digest", "load_yaml", "read_bytes",
+           "read_format",
            "read_json", "read_sidecar", "read_text", "remove_stale_temps", "sidecar_path"]
 
 MAX_TEXT_BYTES = 256 << 20  # JSON, YAML, CSV, JSONL: far above any binas artifact

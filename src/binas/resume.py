@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from binas.errors import BinasError
 
-__all__ = ["ResumeError", "check_same_settings", "changed_settings", "normalized"]
+__all__ = ["ResumeError", "changed_settings", "check_same_settings", "normalized", "refusal"]
 
 
 class ResumeError(BinasError):
@@ -42,7 +42,12 @@ def check_same_settings(saved: Mapping[str, Any], now: Mapping[str, Any], what: 
     """
     diff = changed_settings(saved, now, ignore)
     if diff:
-        name, old, new = diff[0]
-        more = f" (and {len(diff) - 1} more: {', '.join(d[0] for d in diff[1:4])})" if len(diff) > 1 else ""
-        raise ResumeError(f"cannot resume {what} with other settings: {name} was {old!r}, now {new!r}{more}; "
-                          "resume with the settings it was started with, or choose a new --out")
+        raise ResumeError(refusal(what, diff))
+
+
+def refusal(what: str, diff: list[tuple[str, Any, Any]]) -> str:
+    """The one sentence refusing to resume ``what`` because of ``diff`` (from :func:`changed_settings`)."""
+    name, old, new = diff[0]
+    more = f" (and {len(diff) - 1} more: {', '.join(d[0] for d in diff[1:4])})" if len(diff) > 1 else ""
+    return (f"cannot resume {what} with other settings: {name} was {old!r}, now {new!r}{more}; resume with the "
+            "settings it was started with, or choose a new --out")

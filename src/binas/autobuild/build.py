@@ -59,6 +59,7 @@ class BuildResult:
     evaluated: int  # networks predicted with the full model
     exhaustive: bool  # every feasible combination of the top-K units was predicted
     budgets: dict[str, float] = field(default_factory=dict)
+    ranked: tuple[tuple[Architecture, float], ...] = ()  # distinct predicted networks, best first (--verify)
 
 
 def _unit_costs(space: SearchSpace, table: UnitTable, lut: Lut) -> np.ndarray:
@@ -172,11 +173,19 @@ def build_architecture(predictor: AutoBuildPredictor, luts: list[Lut] | None = N
         combos = np.vstack([combos, _feasible_products(stages, kept, fixed, limit)])
     pred = predictor.predict_graphs(graphs_from_choices(space, predictor.vocab_, _codes_of(space, stages, combos)))
     best = combos[int(np.argmax(pred))]
-    arch = Architecture(tuple(int(st.table.depths[st.candidates[best[s]]]) for s, st in enumerate(stages)),
-                        tuple(st.table.blocks(space, int(st.candidates[best[s]])) for s, st in enumerate(stages)))
+    arch = _combo_arch(space, stages, best)
     kept = [[int(best[s])] + [u for u in k if u != best[s]][: top_k - 1] for s, k in enumerate(kept)]
     resources = {lut.resource: lut.value(space, arch) for lut in luts}
-    return BuildResult(arch, float(pred.max()), resources, kept, stages, len(combos), exhaustive, budgets)
+    ranked = {}
+    for i in np.argsort(-pred, kind="stable")[:rerank]:
+        ranked.setdefault(_combo_arch(space, stages, combos[i]), float(pred[i]))
+    return BuildResult(arch, float(pred.max()), resources, kept, stages, len(combos), exhaustive, budgets,
+                       tuple(ranked.items()))
+
+
+def _combo_arch(space: SearchSpace, stages: list[StageUnits], combo: np.ndarray) -> Architecture:
+    return Architecture(tuple(int(st.table.depths[st.candidates[combo[s]]]) for s, st in enumerate(stages)),
+                        tuple(st.table.blocks(space, int(st.candidates[combo[s]])) for s, st in enumerate(stages)))
 
 
 def _kept_units(stages: list[StageUnits], combos: np.ndarray, top_k: int) -> list[list[int]]:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from binas.cli.common import claims, err_console, out_console, parse_max, print_json
+from binas.cli.verify_opts import (DEFAULT_CALIBRATION_IMAGES, DEFAULT_VERIFY_IMAGES, CalibrationOpt,
+                                   MinDistanceOpt, VerifyDataDirOpt, VerifyDataOpt, VerifyImagesOpt, VerifyOpt,
+                                   VerifyOptions, VerifyRunOpt, VerifySupernetOpt, VerifyWithOpt, candidate_json,
+                                   make_verifier, min_distance_for)
+from binas.errors import SpaceError
 from binas.io import read_format
 from binas.space import SearchSpace, load_space, space_named_in
 
@@ -39,6 +44,15 @@ def autobuild(
                        "estimator to compare per-choice importance with.")] = None,
     pool: Annotated[int, typer.Option("--pool", help="Candidate units per stage by each score.")] = 256,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the context networks.")] = 0,
+    verify: VerifyOpt = 0,
+    verify_with: VerifyWithOpt = None,
+    min_distance: MinDistanceOpt = None,
+    run: VerifyRunOpt = None,
+    supernet: VerifySupernetOpt = None,
+    data: VerifyDataOpt = None,
+    data_dir: VerifyDataDirOpt = None,
+    verify_images: VerifyImagesOpt = DEFAULT_VERIFY_IMAGES,
+    calibration_images: CalibrationOpt = DEFAULT_CALIBRATION_IMAGES,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
 ) -> None:
     """Build the best network from top-scored units under budgets, and a reduced top-K search space."""
@@ -50,6 +64,7 @@ def autobuild(
 
     if pool < 1:
         raise AutoBuildError(f"--pool must be at least 1, got {pool}")
+    opts = VerifyOptions(verify, verify_with, run, supernet, data, data_dir, verify_images, calibration_images, seed)
     sp = _space_for(estimator, space)
     predictor = load_autobuild(estimator, sp)
     tables = [load_lut(p, sp) for p in lut or []]
@@ -61,10 +76,40 @@ def autobuild(
     result = build_architecture(predictor, tables, budgets, top_k=top_k, pool=pool, seed=seed)
     summary = write_outputs(predictor, result, out, tables, forms, other,
                             {"estimator": str(estimator), "top_k": top_k, "seed": seed})
+    if opts.enabled:
+        summary["verify"] = _verify_built(result, sp, tables, budgets, opts, min_distance_for(min_distance, opts.k),
+                                          out)
     if json_out:
         print_json(summary)
         return
     _print(summary)
+
+
+def _verify_built(result: Any, space: SearchSpace, tables: list, budgets: dict[str, float], opts: VerifyOptions,
+                  distance: int, out: Path) -> dict:
+    """Re-score the best distinct built networks; write the best verified one to ``OUT/verified.json``."""
+    from binas.codec import arch_to_json
+    from binas.io import atomic_write_json
+    from binas.search.milp import position_distance
+    from binas.search.verify import diversified, verify_candidates
+
+    archs = [a for a, _ in result.ranked]
+    picks = diversified(archs, lambda a, b: position_distance(space, a, b), distance, opts.k)
+    rows = [(archs[i], result.ranked[i][1], {t.resource: t.value(space, archs[i]) for t in tables}) for i in picks]
+    for _, _, res in rows:  # built from feasible unit combinations; checked again with the LUT sums
+        over = [n for n, limit in budgets.items() if res[n] > limit]
+        if over:
+            raise SpaceError(f"a built candidate exceeds the {over[0]} budget (internal error)")
+    verifier = make_verifier(opts, space)
+    candidates, best, details = verify_candidates(rows, verifier)
+    units = {t.resource: t.unit for t in tables}
+    report = {"verifier": verifier.name, "min_distance": distance, "chosen": best, "details": details,
+              "candidates": [candidate_json(space, c, units, None) for c in candidates]}
+    win = candidates[best]
+    atomic_write_json(out / "verified.json", arch_to_json(space, win.architecture, predicted={
+        "accuracy": win.estimated, "verified_accuracy": win.verified, "verified_stderr": win.verified_stderr}))
+    report["file"] = str(out / "verified.json")
+    return report
 
 
 def _print(summary: dict) -> None:
@@ -86,3 +131,10 @@ def _print(summary: dict) -> None:
         out_console.print(f"per-choice Spearman vs {comp['other_kind']}: {comp['choice_spearman']:.3f} "
                           f"(stages: {stages})")
     out_console.print(f"wrote {', '.join(Path(p).name for p in summary['files'].values())} to {summary['out']}")
+    report = summary.get("verify")
+    if report:
+        c = report["candidates"][report["chosen"]]
+        stderr = "" if c["verified_stderr"] is None else f" +- {c['verified_stderr']:.3g}"
+        out_console.print(f"verified the {len(report['candidates'])} best distinct built networks with "
+                          f"{report['verifier']}: #{c['rank']} wins (AutoBuild {c['estimated']:.4g}, verified "
+                          f"{c['verified']:.4g}{stderr}); wrote {report['file']}")

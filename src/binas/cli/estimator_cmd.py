@@ -28,6 +28,8 @@ DataOpt = Annotated[Optional[str], typer.Option("--data", help="Data set the sup
                     "(fashion-mnist, cifar10, imagefolder, synthetic; default: from the run's config).")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+EstimatorSpaceOpt = Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML file (default: "
+                              "the one named in the estimator).")]
 
 
 @contextlib.contextmanager
@@ -159,10 +161,15 @@ def fit(
                      "quadratic (default: chosen by leave-one-out).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs of mlp/autobuild "
                       "(default: the predictor's own, 300 for mlp).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="MLP random state.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="MLP random state / ensemble bootstrap seed.")] = 0,
+    members: Annotated[int, typer.Option("--members", help="Bootstrap members of --kind ensemble.")] = 20,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit a predictor on measured architectures; bilinear-expressible kinds are searchable exactly."""
+    """Fit a predictor on measured architectures; bilinear-expressible kinds are searchable exactly.
+
+    auto chooses linear vs bilinear features and the ridge strength by leave-one-out error; ensemble
+    adds bootstrap members whose spread is reported with every search answer.
+    """
     from binas.estimator.pipeline import eval_samples, fit_samples
     from binas.estimator.samples import read_samples
     from binas.estimator.store import save_predictor
@@ -174,17 +181,49 @@ def fit(
     sp = load_space(space)
     data = read_samples(samples, sp)
     params = {"random_state": seed, "epochs": epochs} if kind in ("mlp", "autobuild") else {"ridge": ridge}
+    if kind == "ensemble":
+        params.update(members=members, random_state=seed)
     pred = fit_samples(sp, data, kind, **params)
     save_predictor(pred, out)
     train, _, _ = eval_samples(pred, data)
     result = {"out": str(out), "kind": kind, "n": len(data), "train": train}
     if hasattr(pred, "ridge_"):
         result["ridge"] = pred.ridge_
+    if hasattr(pred, "fit_info"):
+        result["fit"] = pred.fit_info()
     if json_out:
         print_json(result)
         return
     out_console.print(f"wrote {out}: {kind} predictor fitted on {len(data)} samples "
                       f"(training Kendall-tau {train['kendall_tau']:.3f})")
+    if "fit" in result:
+        info = result["fit"]
+        out_console.print(f"chosen by leave-one-out: {info['features']} features, interaction scale "
+                          f"{info['interaction_scale']:g}, ridge {info['ridge']:g} (LOO MSE {info['loo_mse']:.4g})")
+
+
+@app.command("shrink")
+def shrink(
+    estimator: Annotated[Path, typer.Option("--estimator", help="Contributions estimator (estimator build).")],
+    out: Annotated[Path, typer.Option("--out", help="Shrunk estimator file to write (binas.estimator/1).")],
+    space: EstimatorSpaceOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Shrink every measured contribution by its standard error (empirical Bayes), same formulas after."""
+    from binas.estimator.eb_shrink import shrink_contributions
+    from binas.estimator.form import load_estimator
+
+    sp = load_space(space or str(read_format(estimator, "binas.estimator/1", "estimator file").get("space", "")))
+    form, summary = shrink_contributions(load_estimator(estimator, sp), sp)
+    form.save(out)
+    taus = [g["tau"] for g in summary["groups"] if g["tau"] is not None]
+    result = {"out": str(out), "groups": len(summary["groups"]),
+              "groups_shrunk_to_mean": sum(t == 0.0 for t in taus), "shrinkage": summary}
+    if json_out:
+        print_json(result)
+        return
+    out_console.print(f"wrote {out}: {len(summary['groups'])} groups of measurements shrunk by their standard "
+                      f"errors ({result['groups_shrunk_to_mean']} had no spread beyond noise and became their mean)")
 
 
 @app.command("eval")
@@ -192,8 +231,7 @@ def fit(
 def evaluate(
     estimator: Annotated[Path, typer.Option("--estimator", help="Estimator file (binas.estimator/1).")],
     samples: Annotated[Path, typer.Option("--samples", help="Test architectures with measured accuracy (JSONL).")],
-    space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML file (default: "
-                     "the one named in the estimator).")] = None,
+    space: EstimatorSpaceOpt = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a predicted-vs-measured scatter PNG.")] = None,
     json_out: JsonOpt = False,
 ) -> None:

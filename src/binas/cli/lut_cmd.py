@@ -183,15 +183,19 @@ def import_cmd(
     csv: Annotated[Path, typer.Option("--csv", help="Timings CSV with columns key,choice,value.")],
     out: OutOption,
     space: SpaceOption = "mobilenetv3",
-    unit: Annotated[str, typer.Option(help=f"Unit of the CSV values: {', '.join(TIME_UNITS)} "
-                                            "(stored as ms).")] = "ms",
+    resource: Annotated[str, typer.Option(help="Resource the values measure: latency, energy, memory, params, "
+                                                "macs, or any other additive name (flops, ...).")] = "latency",
+    unit: Annotated[Optional[str], typer.Option(help=f"Unit of the CSV values. latency: {', '.join(TIME_UNITS)} "
+                                                     "(stored as ms); energy: J, mJ, uJ, nJ (stored as mJ); memory: "
+                                                     "GB, MB, KB, B (stored as MB); params/macs: count, K, M, G; "
+                                                     "other resources: stored as given (required).")] = None,
     device: Annotated[Optional[str], typer.Option(help="Name of the device the timings come from.")] = None,
     manifest: Annotated[Optional[Path], typer.Option(help="manifest.json of export-blocks (records batch "
                                                           "size and resolution).")] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Turn timings measured elsewhere (phone, TensorRT...) into a latency LUT."""
-    lut = import_csv(load_space(space), csv, unit, device, manifest)
+    """Turn values measured elsewhere (phone latency, energy, memory, FLOPs...) into a LUT."""
+    lut = import_csv(load_space(space), csv, unit, device, manifest, resource=resource)
     lut.save(out)
     if json_out:
         print_json(_summary(lut, out))

@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import io
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
+import numpy as np
 import typer
 from rich.table import Table
 
 from binas.cli.common import claims, err_console, out_console, parse_max, print_error, print_json
+from binas.cli.verify_opts import (DEFAULT_CALIBRATION_IMAGES, DEFAULT_VERIFY_IMAGES, CalibrationOpt,
+                                   MinDistanceOpt, VerifyDataDirOpt, VerifyDataOpt, VerifyImagesOpt, VerifyOpt,
+                                   VerifyOptions, VerifyRunOpt, VerifySupernetOpt, VerifyWithOpt, candidate_json,
+                                   make_verifier, min_distance_for)
 from binas.codec import arch_to_json
 from binas.io import atomic_write_bytes, atomic_write_json
 from binas.search import DEFAULT_SOLVER, SOLVERS, build_problem, pareto_front, run_solver
 from binas.search.inputs import load_any_search_inputs, load_search_inputs
 from binas.search.problem import SearchError, SearchProblem, format_amount
 from binas.search.result import STATUS_BUDGET_EXCEEDED, SearchResult
+from binas.estimator.shrinkage import ensemble_spread_fn
 from binas.space import Architecture
 
 __all__ = ["pareto", "search"]
 
 EXIT_BUDGET_EXCEEDED = 3
+SURROGATE_TOP_K = 20  # surrogate candidates re-ranked by a non-bilinear predictor without --verify
 
 EstimatorOpt = Annotated[Path, typer.Option("--estimator", "-e", help="binas.estimator/1 JSON file.")]
 SpaceOpt = Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML file "
@@ -32,10 +41,19 @@ def _predicted(accuracy: float, resources: dict[str, float]) -> dict[str, float]
     return {"accuracy": accuracy, **resources}
 
 
+def _units(problem: SearchProblem) -> dict[str, str]:
+    return {r.name: r.unit for r in problem.resources}
+
+
+def _budgets(problem: SearchProblem) -> dict[str, dict[str, Any]]:
+    return {r.name: {"max": r.budget, "unit": r.unit} for r in problem.constrained}
+
+
 def _result_json(problem: SearchProblem, result: SearchResult, provenance: dict[str, Any]) -> dict[str, Any]:
     predicted = _predicted(result.objective, result.resources)
     obj = {"arch": arch_to_json(problem.space, result.architecture, predicted=predicted, provenance=provenance),
-           "predicted": predicted, "seconds": result.seconds, "solver": result.solver,
+           "predicted": predicted, "units": _units(problem), "budgets": _budgets(problem),
+           "seconds": result.seconds, "solver": result.solver,
            "status": result.status, "message": result.message, "gap": result.gap}
     if result.alternatives:
         obj["top"] = [{"arch": arch_to_json(problem.space, result.architecture), "predicted": predicted}] + [
@@ -44,24 +62,86 @@ def _result_json(problem: SearchProblem, result: SearchResult, provenance: dict[
     return obj
 
 
-def _show_arch(problem: SearchProblem, arch: Architecture, accuracy: float, resources: dict[str, float]) -> None:
+def _show_arch(problem: SearchProblem, arch: Architecture, accuracy: float, resources: dict[str, float],
+               label: str = "predicted") -> None:
     for s, (d, blocks) in enumerate(zip(arch.depths, arch.blocks)):
         out_console.print(f"  stage {s + 1}: depth {d}: {' '.join(blocks)}")
     parts = [f"accuracy {accuracy:.6g}"]
     for r in problem.resources:
         budget = f" (budget {format_amount(r.budget, r.unit)})" if r.budget is not None else ""
         parts.append(f"{r.name} {format_amount(resources[r.name], r.unit)}{budget}")
-    out_console.print("  predicted " + ", ".join(parts))
+    out_console.print(f"  {label} " + ", ".join(parts))
 
 
-def _show_result(problem: SearchProblem, result: SearchResult, timm: str) -> None:
+def _show_result(problem: SearchProblem, result: SearchResult, timm: str, verified: bool = False) -> None:
     gap = f", gap {result.gap:.2g}" if result.gap is not None else ""
     out_console.print(f"{result.solver}: {result.status} in {result.seconds:.3f} s{gap}")
     _show_arch(problem, result.architecture, result.objective, result.resources)
     out_console.print(f"  timm: {timm}")
+    if verified:  # the candidates are listed with both opinions instead
+        return
     for rank, (arch, acc, res) in enumerate(result.alternatives, start=2):
         out_console.print(f"#{rank}")
         _show_arch(problem, arch, acc, res)
+
+
+def _pm(value: float | None) -> str:
+    return "" if value is None else f" +- {value:.3g}"
+
+
+def _show_verified(problem: SearchProblem, report: dict[str, Any]) -> None:
+    out_console.print(f"verified the top {len(report['candidates'])} networks (min distance "
+                      f"{report['min_distance']}) with {report['verifier']} in {report['seconds']:.3f} s:")
+    for i, c in enumerate(report["candidates"]):
+        mark = "[bold]*[/]" if i == report["chosen"] else " "
+        res = ", ".join(f"{k} {format_amount(v, c['units'][k])}" for k, v in c["resources"].items())
+        out_console.print(f" {mark} #{c['rank']}: estimated {c['estimated']:.5g}{_pm(c['estimated_spread'])}, "
+                          f"verified {c['verified']:.5g}{_pm(c['verified_stderr'])}; {res}")
+
+
+def _verify(problem: SearchProblem, result: SearchResult, verifier: Any, min_distance: int,
+            spread: Any) -> tuple[SearchResult, dict[str, Any]]:
+    """Re-score the result's networks; the best verified one becomes the result."""
+    from binas.search.verify import verify_result
+
+    started = time.perf_counter()
+    candidates, best, verdict_extra = verify_result(problem, result, verifier)
+    units = _units(problem)
+    spreads = spread([c.architecture for c in candidates]) if spread is not None else [None] * len(candidates)
+    report = {"verifier": verifier.name, "min_distance": min_distance, "chosen": best,
+              "candidates": [candidate_json(problem.space, c, units, None if v is None else float(v))
+                             for c, v in zip(candidates, spreads)],
+              "seconds": time.perf_counter() - started}
+    if verdict_extra:
+        report["details"] = verdict_extra
+    win = candidates[best]
+    rest = tuple((c.architecture, c.estimated, c.resources) for i, c in enumerate(candidates) if i != best)
+    chosen = replace(result, architecture=win.architecture, objective=win.estimated, resources=win.resources,
+                     alternatives=rest, message=f"best of {len(candidates)} verified networks: estimated "
+                     f"{win.estimated:.6g}, verified {win.verified:.6g}{_pm(win.verified_stderr)}")
+    return chosen, report
+
+
+def _search_inputs(estimator: Path, lut: list[Path], space: str | None, samples: Path | None, seed: int,
+                   solver: str) -> tuple[Any, Any, Any]:
+    """``(inputs, surrogate form or None, predictor verifier of a non-bilinear file or None)``."""
+    inputs = load_any_search_inputs(estimator, lut, space)
+    if inputs.score is None or solver != "milp":
+        if samples is not None:
+            raise SearchError("--samples is used only to fit the bilinear surrogate of a non-bilinear predictor")
+        return inputs, None, None
+    from binas.search.surrogate import distill_bilinear, fit_bilinear
+    from binas.search.verify import PredictorVerifier
+
+    kind = inputs.form.kind
+    if samples is not None:
+        from binas.estimator.samples import read_samples
+
+        data = read_samples(samples, inputs.space)
+        form = fit_bilinear(inputs.space, [d.arch for d in data], [d.accuracy for d in data], kind)
+    else:
+        form = distill_bilinear(inputs.space, inputs.score, kind, seed=seed)
+    return inputs, form, PredictorVerifier(inputs.score, f"the predictor {estimator}")
 
 
 @claims(files=('out',))
@@ -76,24 +156,60 @@ def search(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the randomised solvers.")] = 0,
     space: SpaceOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the network as binas.arch/1 JSON.")] = None,
+    verify: VerifyOpt = 0,
+    verify_with: VerifyWithOpt = None,
+    min_distance: MinDistanceOpt = None,
+    run: VerifyRunOpt = None,
+    supernet: VerifySupernetOpt = None,
+    data: VerifyDataOpt = None,
+    data_dir: VerifyDataDirOpt = None,
+    verify_images: VerifyImagesOpt = DEFAULT_VERIFY_IMAGES,
+    calibration_images: CalibrationOpt = DEFAULT_CALIBRATION_IMAGES,
+    samples: Annotated[Optional[Path], typer.Option("--samples", help="Measured samples (JSONL) to fit the "
+                       "bilinear surrogate of a non-bilinear predictor on (default: distil it).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Find the most accurate network within every --max budget (exact MILP by default)."""
     budgets = parse_max(max_)
-    inputs = load_any_search_inputs(estimator, lut or [], space)
-    problem = build_problem(inputs.space, inputs.form, inputs.luts, budgets)
+    opts = VerifyOptions(verify, verify_with, run, supernet, data, data_dir, verify_images, calibration_images, seed)
+    inputs, surrogate, own = _search_inputs(estimator, lut or [], space, samples, seed, solver)
+    form = surrogate if surrogate is not None else inputs.form
+    problem = build_problem(inputs.space, form, inputs.luts, budgets)
+    verifier = make_verifier(opts, inputs.space) if opts.enabled else own
+    k = opts.k if opts.enabled else (SURROGATE_TOP_K if own is not None else top_k)  # default K for predictors
+    if verifier is not None and top_k > 1 and not opts.enabled:
+        k = top_k
+    distance = min_distance_for(min_distance, k if verifier is not None else 1)
+    if verifier is not None and solver != "milp":
+        raise SearchError(f"--verify needs --solver milp (the exact top-K); {solver} returns one network")
     if not json_out:
-        err_console.print(f"searching {inputs.space.name} with {solver} ...")
-    result = run_solver(solver, problem, seed=seed, top_k=top_k, score=inputs.score)
+        how = f" (top {k} re-scored by {verifier.name})" if verifier is not None else ""
+        err_console.print(f"searching {inputs.space.name} with {solver}{how} ...")
+    score = None if surrogate is not None else inputs.score
+    result = run_solver(solver, problem, seed=seed, top_k=k, min_distance=distance, score=score)
     if result.architecture is None:
         raise SearchError(result.message)
+    report = None
+    if verifier is not None:
+        result, report = _verify(problem, result, verifier, distance, ensemble_spread_fn(inputs.form, inputs.space))
     provenance = {"solver": solver, "budget": budgets, "estimator": str(estimator),
                   "luts": [str(p) for p in lut or []], "seed": seed}
     obj = _result_json(problem, result, provenance)
+    spread = ensemble_spread_fn(inputs.form, inputs.space)
+    if spread is not None:
+        obj["spread"] = float(spread([result.architecture])[0])
+    if report is not None:
+        obj["verify"] = report
+        win = report["candidates"][report["chosen"]]
+        obj["verified"] = {"accuracy": win["verified"], "stderr": win["verified_stderr"]}
+        if surrogate is not None:
+            obj["surrogate"] = {"kind": surrogate.kind, **surrogate.extra.get("fit", {})}
     if json_out:
         print_json(obj)
     else:
-        _show_result(problem, result, obj["arch"]["timm"])
+        _show_result(problem, result, obj["arch"]["timm"], verified=report is not None)
+        if report is not None:
+            _show_verified(problem, report)
     if result.status == STATUS_BUDGET_EXCEEDED:
         print_error(f"{result.message} (the {solver} solver's final argmax broke the budget; use --solver milp "
                     "or bcfw)")
@@ -123,6 +239,27 @@ def _plot(path: Path, resource: str, unit: str, values: list[float], accuracy: l
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def _verify_front(problem: SearchProblem, front: Any, opts: VerifyOptions, distance: int, points: int,
+                  spread: Any) -> list[dict[str, Any]]:
+    """At ``points`` front networks (evenly spaced), verify the exact top-K under that network's resource."""
+    if points < 1:
+        raise SearchError(f"--points must be at least 1, got {points}")
+    verifier = make_verifier(opts, problem.space)
+    name, n = front.resource, len(front.values)
+    picks = sorted({int(round(i)) for i in np.linspace(0, n - 1, min(points, n))})
+    rows = []
+    for i in picks:
+        budget = float(front.values[i])
+        sub = build_problem(problem.space, problem.accuracy, list(problem.luts), {name: budget})
+        result = run_solver("milp", sub, top_k=opts.k, min_distance=distance)
+        if result.architecture is None:
+            raise SearchError(result.message)
+        chosen, report = _verify(sub, result, verifier, distance, spread)
+        rows.append({"budget": {name: budget}, "front_accuracy": float(front.accuracy[i]),
+                     "chosen": report["candidates"][report["chosen"]], "verify": report})
+    return rows
+
+
 @claims(files=('out', 'plot'))
 def pareto(
     estimator: EstimatorOpt,
@@ -130,31 +267,53 @@ def pareto(
     space: SpaceOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the front as JSON.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG plot of the front.")] = None,
+    verify: VerifyOpt = 0,
+    verify_with: VerifyWithOpt = None,
+    min_distance: MinDistanceOpt = None,
+    points: Annotated[int, typer.Option("--points", help="With --verify: front networks (evenly spaced) whose "
+                      "resource is used as a budget for a verified top-K search.")] = 10,
+    run: VerifyRunOpt = None,
+    supernet: VerifySupernetOpt = None,
+    data: VerifyDataOpt = None,
+    data_dir: VerifyDataDirOpt = None,
+    verify_images: VerifyImagesOpt = DEFAULT_VERIFY_IMAGES,
+    calibration_images: CalibrationOpt = DEFAULT_CALIBRATION_IMAGES,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the verification images.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Exact accuracy-vs-resource Pareto front of the whole space (answers every budget at once)."""
+    opts = VerifyOptions(verify, verify_with, run, supernet, data, data_dir, verify_images, calibration_images, seed)
     sp, form, luts = load_search_inputs(estimator, [lut], space)
     problem = build_problem(sp, form, luts)
     front = pareto_front(problem)
     name = front.resource
-    points = [{name: float(v), "accuracy": float(a), "arch": arch_to_json(sp, arch)}
-              for v, a, arch in zip(front.values, front.accuracy, front.architectures)]
-    obj = {"resource": name, "unit": front.unit, "front": points, "seconds": front.seconds}
+    points_json = [{name: float(v), "accuracy": float(a), "arch": arch_to_json(sp, arch)}
+                   for v, a, arch in zip(front.values, front.accuracy, front.architectures)]
+    obj: dict[str, Any] = {"resource": name, "unit": front.unit, "front": points_json, "seconds": front.seconds}
+    if opts.enabled:
+        obj["verified"] = _verify_front(problem, front, opts, min_distance_for(min_distance, opts.k), points,
+                                        ensemble_spread_fn(form, sp))
     if out is not None:
         atomic_write_json(out, obj)
     if plot is not None:
-        _plot(plot, name, front.unit, [p[name] for p in points], [p["accuracy"] for p in points])
+        _plot(plot, name, front.unit, [p[name] for p in points_json], [p["accuracy"] for p in points_json])
     if json_out:
         print_json(obj)
         return
-    table = Table(title=f"exact Pareto front: {len(points)} networks in {front.seconds:.3f} s")
+    table = Table(title=f"exact Pareto front: {len(points_json)} networks in {front.seconds:.3f} s")
     table.add_column(f"{name} ({front.unit})", justify="right")
     table.add_column("accuracy", justify="right")
     table.add_column("depths")
-    step = max(1, len(points) // 20)
-    for p in points[::step] + ([points[-1]] if (len(points) - 1) % step else []):
+    step = max(1, len(points_json) // 20)
+    for p in points_json[::step] + ([points_json[-1]] if (len(points_json) - 1) % step else []):
         table.add_row(format_amount(p[name], front.unit), f"{p['accuracy']:.5f}", str(p["arch"]["depths"]))
     out_console.print(table)
+    for row in obj.get("verified", []):
+        c = row["chosen"]
+        out_console.print(f"{name} <= {format_amount(row['budget'][name], front.unit)}: verified best #{c['rank']} of "
+                          f"{len(row['verify']['candidates'])}: estimated {c['estimated']:.5g}, verified "
+                          f"{c['verified']:.5g}{_pm(c['verified_stderr'])}, {name} "
+                          f"{format_amount(c['resources'][name], front.unit)}")
     for path in (out, plot):
         if path is not None:
             err_console.print(f"wrote {path}")

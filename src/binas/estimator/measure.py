@@ -23,7 +23,7 @@ import torch
 from binas.errors import DataError, FileFormatError
 from binas.estimator.contributions import Measurement, codes_for_contexts, measurement_plan, sample_contexts
 from binas.io import atomic_write_json, read_json
-from binas.resume import check_same_settings
+from binas.resume import changed_settings, refusal
 from binas.space import SearchSpace
 
 __all__ = ["PARTIAL_FORMAT", "BuildConfig", "evaluate_codes", "image_outcomes", "measure_contributions",
@@ -112,8 +112,9 @@ def _load_partial(path: Path, config: dict[str, Any], resume: bool) -> dict[str,
     obj = read_json(path, "partial estimator build")
     if not isinstance(obj, dict) or obj.get("format") != PARTIAL_FORMAT or not isinstance(obj.get("results"), dict):
         raise FileFormatError(f"{path} is not a partial estimator build ({PARTIAL_FORMAT})")
-    saved = obj.get("config") if isinstance(obj.get("config"), dict) else {}
-    check_same_settings(saved, config, f"the estimator build in {path} (or delete it)")
+    diff = changed_settings(obj.get("config") if isinstance(obj.get("config"), dict) else {}, config)
+    if diff:
+        raise DataError(refusal(f"the estimator build in {path} (or delete it)", diff))
     return obj["results"]
 
 

@@ -26,7 +26,7 @@ from binas.estimator.form import BilinearForm
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["BilinearPredictor", "LinearPredictor", "MLPPredictor", "NotFittedError", "PREDICTORS",
-           "QuadraticPredictor", "encode_archs", "make_predictor", "ridge_loo"]
+           "QuadraticPredictor", "encode_archs", "make_predictor", "ridge_loo", "ridge_loo_error"]
 
 _RIDGE_GRID = tuple(10.0 ** k for k in range(-4, 5))
 
@@ -64,22 +64,28 @@ def ridge_loo(X: np.ndarray, y: np.ndarray, ridge: float | None = None,
     Returns:
         ``(intercept, weights, ridge_used)``.
     """
+    intercept, w, lam, _ = ridge_loo_error(X, y, ridge, rtol)
+    return intercept, w, lam
+
+
+def ridge_loo_error(X: np.ndarray, y: np.ndarray, ridge: float | None = None,
+                    rtol: float = 1e-10) -> tuple[float, np.ndarray, float, float]:
+    """:func:`ridge_loo` plus the exact leave-one-out mean squared error of the chosen strength."""
     x_mean, y_mean = X.mean(axis=0), y.mean()
     U, s, Vt = np.linalg.svd(X - x_mean, full_matrices=False)
     keep = s > rtol * (s[0] if s.size else 0.0)  # truncated SVD: drop null directions
     U, s, Vt = U[:, keep], s[keep], Vt[keep]
     Uty = U.T @ (y - y_mean)
-    best, best_err = ridge, None
-    if ridge is None:
-        for lam in _RIDGE_GRID:
-            shrink = s**2 / (s**2 + lam)
-            resid = (y - y_mean) - U @ (shrink * Uty)
-            lev = (U**2) @ shrink + 1.0 / y.size  # + intercept leverage
-            err = float(np.mean((resid / np.maximum(1.0 - lev, 1e-9)) ** 2))
-            if best_err is None or err < best_err:
-                best, best_err = lam, err
+    best, best_err = None, None
+    for lam in _RIDGE_GRID if ridge is None else (ridge,):
+        shrink = s**2 / (s**2 + lam)
+        resid = (y - y_mean) - U @ (shrink * Uty)
+        lev = (U**2) @ shrink + 1.0 / y.size  # + intercept leverage
+        err = float(np.mean((resid / np.maximum(1.0 - lev, 1e-9)) ** 2))
+        if best_err is None or err < best_err:
+            best, best_err = lam, err
     w = Vt.T @ (s / (s**2 + best) * Uty)
-    return float(y_mean - x_mean @ w), w, float(best)
+    return float(y_mean - x_mean @ w), w, float(best), float(best_err)
 
 
 class _Fitted:
@@ -265,6 +271,24 @@ def _autobuild(space: SearchSpace, **params: object) -> _Fitted:
 
 
 PREDICTORS["autobuild"] = _autobuild
+
+
+def _auto(space: SearchSpace, **params: object) -> _Fitted:
+    """Linear vs bilinear and strength by leave-one-out (:mod:`binas.estimator.shrinkage`)."""
+    from binas.estimator.shrinkage import AutoPredictor
+
+    return AutoPredictor(space, **params)
+
+
+def _ensemble(space: SearchSpace, **params: object) -> _Fitted:
+    """Bootstrap ensemble of the ``auto`` form (:mod:`binas.estimator.shrinkage`)."""
+    from binas.estimator.shrinkage import EnsemblePredictor
+
+    return EnsemblePredictor(space, **params)
+
+
+PREDICTORS["auto"] = _auto
+PREDICTORS["ensemble"] = _ensemble
 
 
 def make_predictor(kind: str, space: SearchSpace, **params: object) -> _Fitted:

@@ -62,7 +62,7 @@ def save_predictor(pred: Any, path: str | Path) -> Path:
         from binas.autobuild.io import save_autobuild
 
         return save_autobuild(pred, path)
-    if isinstance(pred, LinearPredictor):
+    if isinstance(pred, LinearPredictor) or getattr(pred, "kind", None) in ("auto", "ensemble"):
         return pred.to_form().save(path)
     if not isinstance(pred, (QuadraticPredictor, MLPPredictor)):
         raise FileFormatError(f"cannot save a {type(pred).__name__}")

@@ -19,11 +19,40 @@ from binas.io import atomic_write_json, check_finite, read_format
 from binas.resources.analytic import block_cost, fixed_cost
 from binas.space import Architecture, SearchSpace
 
-__all__ = ["LUT_FORMAT", "RESOURCE_UNITS", "Lut", "analytic_lut", "load_lut", "lut_key"]
+__all__ = ["LUT_FORMAT", "RESOURCE_UNITS", "UNIT_FACTORS", "Lut", "analytic_lut", "load_lut", "lut_key", "unit_factor"]
 
 LUT_FORMAT = "binas.lut/1"
 # Known resources and the only unit each may use (ms, not seconds: see DESIGN 3.1).
 RESOURCE_UNITS = {"latency": "ms", "params": "count", "macs": "count", "energy": "mJ", "memory": "MB"}
+# Units a known resource may be imported in, as factors to its stored unit. Any other resource
+# (flops, bandwidth, ...) is stored in the unit it is given in.
+_COUNTS = {"count": 1.0, "K": 1e3, "M": 1e6, "G": 1e9}
+UNIT_FACTORS = {"latency": {"ms": 1.0, "s": 1000.0, "us": 0.001}, "params": _COUNTS, "macs": _COUNTS,
+                "energy": {"mJ": 1.0, "J": 1000.0, "uJ": 0.001, "nJ": 1e-6},
+                "memory": {"MB": 1.0, "GB": 1000.0, "KB": 0.001, "kB": 0.001, "B": 1e-6}}
+
+
+def unit_factor(resource: str, unit: str | None) -> tuple[float, str]:
+    """``(factor to the stored unit, stored unit)`` of values of ``resource`` given in ``unit``.
+
+    ``unit=None`` means the known resource's own unit.
+
+    Raises:
+        FileFormatError: a bad resource name, a unit a known resource cannot be converted from, or
+            no unit for a resource binas does not know.
+    """
+    if not resource.isidentifier():
+        raise FileFormatError(f"--resource must be a name such as latency, energy or flops, got {resource!r}")
+    known = UNIT_FACTORS.get(resource)
+    if known is None:
+        if not unit or not unit.strip() or any(ch.isspace() for ch in unit):
+            raise FileFormatError(f"give the unit of the {resource} values with --unit (e.g. --unit MFLOPs)")
+        return 1.0, unit
+    unit = RESOURCE_UNITS[resource] if unit is None else unit
+    if unit not in known:
+        raise FileFormatError(f"--unit {unit!r} is not a unit of {resource}: choose one of {', '.join(known)} "
+                              f"(stored as {RESOURCE_UNITS[resource]})")
+    return known[unit], RESOURCE_UNITS[resource]
 
 
 def lut_key(stage: int, position: int) -> str:

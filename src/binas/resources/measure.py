@@ -63,8 +63,8 @@ class MeasureSettings:
             if value is None and name == "resolution":
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
-                raise BinasError(f"--{name.replace('_', '-')} must be at least {least} (and at most {most}), "
-                                 f"got {value!r}")
+                bound = "0 or more" if least == 0 else f"at least {least}"
+                raise BinasError(f"--{name.replace('_', '-')} must be {bound} (and at most {most}), got {value!r}")
         if self.clock not in CLOCKS:
             raise BinasError(f"unknown clock {self.clock!r}: choose one of {', '.join(CLOCKS)}")
         return self

@@ -25,7 +25,7 @@ from torch import nn
 
 from binas.errors import BinasError, FileFormatError
 from binas.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_format, read_text
-from binas.resources.lut import Lut, lut_from_json, lut_key, LUT_FORMAT
+from binas.resources.lut import LUT_FORMAT, Lut, lut_from_json, lut_key, unit_factor
 from binas.resources.measure import build_entry, lut_entries
 from binas.space import SearchSpace
 
@@ -131,13 +131,18 @@ def _parse_table(path: Path, space: SearchSpace, scale: float) -> tuple[dict, di
     return values, spreads
 
 
-def import_csv(space: SearchSpace, path: str | Path, unit: str = "ms", device: str | None = None,
-               manifest: str | Path | None = None) -> Lut:
-    """A latency LUT (ms) from timings measured elsewhere (see the module docstring for the CSV)."""
-    if unit not in TIME_UNITS:
+def import_csv(space: SearchSpace, path: str | Path, unit: str | None = "ms", device: str | None = None,
+               manifest: str | Path | None = None, resource: str = "latency") -> Lut:
+    """A LUT of any additive ``resource`` from values measured elsewhere (see the module docstring).
+
+    Latency, energy, memory, params and MACs are converted to their stored unit (ms, mJ, MB, count);
+    any other resource (flops, ...) keeps the ``unit`` it is given in.
+    """
+    if resource == "latency" and unit is not None and unit not in TIME_UNITS:
         raise BinasError(f"--unit {unit!r} is not a time unit: choose one of {', '.join(TIME_UNITS)}")
+    factor, stored = unit_factor(resource, unit)
     path = Path(path)
-    meta: dict[str, Any] = {"backend": "imported", "source": path.name, "source_unit": unit,
+    meta: dict[str, Any] = {"backend": "imported", "source": path.name, "source_unit": unit or stored,
                             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     if device:
         meta["device"] = device
@@ -147,13 +152,13 @@ def import_csv(space: SearchSpace, path: str | Path, unit: str = "ms", device: s
             raise FileFormatError(f"block manifest {manifest} was exported for space {info.get('space')!r}, "
                                   f"not for {space.name!r} (hash {space.space_hash})")
         meta.update(batch_size=info.get("batch_size"), resolution=info.get("resolution"))
-    values, spreads = _parse_table(path, space, TIME_UNITS[unit])
+    values, spreads = _parse_table(path, space, factor)
     blocks: dict[str, dict[str, float]] = {}
     for (key, choice), value in values.items():
         if key != "fixed":
             blocks.setdefault(key, {})[choice] = value
-    obj = {"format": LUT_FORMAT, "space": space.name, "space_hash": space.space_hash, "resource": "latency",
-           "unit": "ms", "meta": meta, "fixed": values[("fixed", "")], "blocks": blocks}
+    obj = {"format": LUT_FORMAT, "space": space.name, "space_hash": space.space_hash, "resource": resource,
+           "unit": stored, "meta": meta, "fixed": values[("fixed", "")], "blocks": blocks}
     if spreads and len(spreads) == len(values):
         obj["spread"] = {k: {c: spreads[(k, c)] for c in row} for k, row in blocks.items()}
     return lut_from_json(obj, space, f"timings CSV {path}")

@@ -23,10 +23,11 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix, csr_matrix
 
 from binas.search.problem import SearchProblem
+from binas.search.quiet import stdout_to_stderr
 from binas.search.result import (STATUS_INFEASIBLE, SearchResult, checked_result, failed_result)
 from binas.space import Architecture, SearchSpace
 
-__all__ = ["MilpModel", "build_model", "solve_milp"]
+__all__ = ["MilpModel", "build_model", "position_distance", "solve_milp"]
 
 _OBJECTIVE_SCALE = 1e3  # costs scaled to max |c| = 1e3 so HiGHS's absolute gap (1e-6) is negligible
 _MAX_RECHECKS = 50  # solutions over a budget by HiGHS's tolerance are cut off and re-solved
@@ -115,19 +116,66 @@ def _dominated(problem: SearchProblem, lin_a: np.ndarray, products: list[tuple[i
     return out
 
 
+def _split_products(space: SearchSpace, products: list[tuple[int, int, float]]
+                    ) -> tuple[dict[tuple[int, int], float], list[tuple[int, int, float]]]:
+    """Residual products within one stage (as a dict) and across stages (a list)."""
+    stage_a = np.concatenate([[s] * sum(len(c) for c in st.positions) for s, st in enumerate(space.stages)])
+    stage_b = np.concatenate([[s] * len(st.depths) for s, st in enumerate(space.stages)])
+    same = {(a, b): q for a, b, q in products if stage_a[a] == stage_b[b]}
+    return same, [(a, b, q) for a, b, q in products if stage_a[a] != stage_b[b]]
+
+
+def _stage_copies(space: SearchSpace, same: dict[tuple[int, int], float], offset: int
+                  ) -> tuple[list[tuple[int, int]], list[float], list[tuple[list[int], list[float]]]]:
+    """Per-depth copies ``z[a, b] = alpha_a * beta_b`` of every stage that has same-stage products.
+
+    For stage s: ``sum_c z[(s, j, c), d] = beta_{s,d}`` for every present position j < d, and
+    ``sum_{d > j} z[(s, j, c), d] = alpha_{s,j,c}``. With binary alpha/beta this forces
+    ``z = alpha * beta``; its LP relaxation is the convex hull of each stage's disjunction over
+    depths (much tighter than McCormick rows per product). Returns the (a, b) of each copy (its
+    column is ``offset + i``), their objective values and the equality rows ``(columns, values)``.
+    """
+    stages = {int(np.searchsorted(space.beta_offsets, b, side="right") - 1) for _, b in same}
+    pairs: list[tuple[int, int]] = []
+    rows: list[tuple[list[int], list[float]]] = []
+    A = space.num_alpha
+    for s in sorted(stages):
+        stage = space.stages[s]
+        per_alpha: dict[int, list[int]] = {}
+        for k, d in enumerate(stage.depths):
+            b = space.beta_offsets[s] + k
+            for j in range(d):
+                cols = []
+                for c in range(len(stage.positions[j])):
+                    a = space.alpha_offsets[s][j] + c
+                    per_alpha.setdefault(a, []).append(offset + len(pairs))
+                    cols.append(offset + len(pairs))
+                    pairs.append((a, b))
+                rows.append((cols + [A + b], [1.0] * len(cols) + [-1.0]))
+        rows += [(cols + [a], [1.0] * len(cols) + [-1.0]) for a, cols in per_alpha.items()]
+    return pairs, [same.get(p, 0.0) for p in pairs], rows
+
+
 def build_model(problem: SearchProblem, *, prune: bool = False) -> MilpModel:
-    """Linearise ``problem`` (objective, structure, budgets, McCormick rows).
+    """Linearise ``problem`` (objective, structure, budgets, per-depth copies, McCormick rows).
 
     With ``prune``, dominated choices are fixed to 0 (exact for the single best network).
     """
     space = problem.space
     A, B = space.num_alpha, space.num_beta
-    lin_a, lin_b, products = _linear_objective(problem)
-    n = A + B + len(products)
-    c = -np.concatenate([lin_a, lin_b, [q for _, _, q in products]])
+    lin_a, lin_b, all_products = _linear_objective(problem)
+    same, products = _split_products(space, all_products)
+    pairs, q_copies, copy_rows = _stage_copies(space, same, A + B)
+    n = A + B + len(pairs) + len(products)
+    c = -np.concatenate([lin_a, lin_b, q_copies, [q for _, _, q in products]])
     scale = _OBJECTIVE_SCALE / max(float(np.max(np.abs(c))) if c.size else 0.0, 1e-12)
     eq, rhs = _structure_rows(space, n)
     constraints = [LinearConstraint(eq, rhs, rhs)]
+    if copy_rows:
+        r_idx = np.concatenate([[i] * len(cols) for i, (cols, _) in enumerate(copy_rows)])
+        m = coo_matrix((np.concatenate([v for _, v in copy_rows]), (r_idx, np.concatenate([c_ for c_, _ in copy_rows]))),
+                       shape=(len(copy_rows), n)).tocsr()
+        constraints.append(LinearConstraint(m, 0.0, 0.0))
     for r in problem.constrained:
         norm = max(abs(r.budget - r.fixed), float(np.max(np.abs(r.t))), 1e-12)
         row = np.zeros(n)
@@ -135,10 +183,10 @@ def build_model(problem: SearchProblem, *, prune: bool = False) -> MilpModel:
         constraints.append(LinearConstraint(row[None, :], -np.inf, (r.budget - r.fixed) / norm))
     if products:
         constraints.append(_mccormick(products, A, n))
-    integrality = np.concatenate([np.ones(A + B), np.zeros(len(products))])
+    integrality = np.concatenate([np.ones(A + B), np.zeros(len(pairs) + len(products))])
     upper = np.ones(n)
     if prune:
-        upper[:A][_dominated(problem, lin_a, products)] = 0.0
+        upper[:A][_dominated(problem, lin_a, all_products)] = 0.0
     return MilpModel(c * scale, tuple(constraints), integrality, A, B, float(problem.accuracy.const), scale,
                      Bounds(0.0, upper))
 
@@ -157,13 +205,37 @@ def _mccormick(products: list[tuple[int, int, float]], A: int, n: int) -> Linear
     return LinearConstraint(m, -np.inf, np.array(ub))
 
 
-def _no_good(model: MilpModel, space: SearchSpace, arch: Architecture) -> LinearConstraint:
-    """Exclude exactly ``arch``: its ones cannot all be 1 again."""
-    alpha, beta = space.encode(arch)
+def _distance_cut(model: MilpModel, space: SearchSpace, arch: Architecture, min_distance: int) -> LinearConstraint:
+    """Networks differing from ``arch`` at >= ``min_distance`` block positions (1: a no-good cut).
+
+    The distance counts positions whose choice differs, an absent block being one more choice.
+    Agreement at a position is ``alpha[chosen]`` where ``arch`` has a block there and
+    ``1 - sum_c alpha[c]`` where it has none; the row keeps the agreements <= positions - distance.
+    """
     row = np.zeros(model.c.size)
-    row[:model.num_alpha] = alpha
-    row[model.num_alpha:model.num_alpha + model.num_beta] = beta
-    return LinearConstraint(row[None, :], -np.inf, row.sum() - 1.0)
+    positions = absent = 0
+    for s, stage in enumerate(space.stages):
+        for j, choices in enumerate(stage.positions):
+            a0 = space.alpha_offsets[s][j]
+            positions += 1
+            if j < arch.depths[s]:
+                ids = [c.id for c in choices]
+                row[a0 + ids.index(arch.blocks[s][j])] = 1.0
+            else:
+                row[a0:a0 + len(choices)] = -1.0
+                absent += 1
+    return LinearConstraint(row[None, :], -np.inf, float(positions - min_distance - absent))
+
+
+def position_distance(space: SearchSpace, a: Architecture, b: Architecture) -> int:
+    """Number of block positions whose choice differs between ``a`` and ``b`` (absent is a choice)."""
+    out = 0
+    for s, stage in enumerate(space.stages):
+        for j in range(stage.num_positions):
+            ca = a.blocks[s][j] if j < a.depths[s] else None
+            cb = b.blocks[s][j] if j < b.depths[s] else None
+            out += ca != cb
+    return out
 
 
 def _decode(model: MilpModel, space: SearchSpace, x: np.ndarray) -> Architecture:
@@ -172,8 +244,13 @@ def _decode(model: MilpModel, space: SearchSpace, x: np.ndarray) -> Architecture
     return space.decode(alpha, beta)
 
 
-def solve_milp(problem: SearchProblem, *, top_k: int = 1, time_limit: float = 120.0) -> SearchResult:
+def solve_milp(problem: SearchProblem, *, top_k: int = 1, min_distance: int = 1,
+               time_limit: float = 120.0) -> SearchResult:
     """Exact optimum (and the ``top_k`` best distinct networks) of ``problem``.
+
+    The k-th network is the exact optimum among the networks that differ from each of the first
+    k - 1 at ``min_distance`` or more block positions (:func:`position_distance`); with 1 these
+    are the K best distinct networks.
 
     Statuses: ``optimal`` (proven; ``gap`` is HiGHS's final relative gap), ``infeasible`` (message
     "infeasible: the smallest reachable <resource> is X <unit>"), ``budget_exceeded`` only if the
@@ -188,18 +265,20 @@ def solve_milp(problem: SearchProblem, *, top_k: int = 1, time_limit: float = 12
     found: list[tuple[Architecture, float, bool]] = []
     rechecks = 0
     while len(found) < top_k:
-        res = milp(model.c, integrality=model.integrality, bounds=model.bounds,
-                   constraints=list(model.constraints) + cuts,
-                   options={"mip_rel_gap": 0.0, "time_limit": time_limit})
+        with stdout_to_stderr():  # HiGHS prints some diagnostics on descriptor 1
+            res = milp(model.c, integrality=model.integrality, bounds=model.bounds,
+                       constraints=list(model.constraints) + cuts,
+                       options={"mip_rel_gap": 0.0, "time_limit": time_limit, "disp": False})
         if res.x is None:
             break
         arch = _decode(model, problem.space, res.x)
-        cuts.append(_no_good(model, problem.space, arch))
         if not problem.feasible(arch):  # within HiGHS's tolerance but over the exact LUT sum
+            cuts.append(_distance_cut(model, problem.space, arch, 1))
             rechecks += 1
             if rechecks > _MAX_RECHECKS:
                 break
             continue
+        cuts.append(_distance_cut(model, problem.space, arch, min_distance))
         found.append((arch, float(getattr(res, "mip_gap", 0.0) or 0.0), res.status == 0))
     if not found:
         message = problem.joint_infeasibility_message() if res.status == 2 else f"MILP failed: {res.message}"

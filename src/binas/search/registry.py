@@ -32,7 +32,8 @@ def register_solver(name: str) -> Callable[[Solver], Solver]:
     return add
 
 
-register_solver("milp")(lambda problem, *, seed=0, top_k=1: solve_milp(problem, top_k=top_k))
+register_solver("milp")(lambda problem, *, seed=0, top_k=1, min_distance=1:
+                        solve_milp(problem, top_k=top_k, min_distance=min_distance))
 register_solver("bcfw")(lambda problem, *, seed=0, top_k=1: solve_bcfw(problem, seed=seed))
 register_solver("bcfw-reference")(lambda problem, *, seed=0, top_k=1: solve_bcfw_reference(problem, seed=seed))
 register_solver("evolution")(lambda problem, *, seed=0, top_k=1, score=None:
@@ -41,13 +42,15 @@ register_solver("random")(lambda problem, *, seed=0, top_k=1, score=None: solve_
 SCORER_SOLVERS = ("evolution", "random")  # the solvers that search any predictor (score callable)
 
 
-def run_solver(name: str, problem: SearchProblem, *, seed: int = 0, top_k: int = 1,
+def run_solver(name: str, problem: SearchProblem, *, seed: int = 0, top_k: int = 1, min_distance: int = 1,
                score: Scorer | None = None) -> SearchResult:
     """Run the named solver.
 
     Args:
         score: optional ``list[Architecture] -> np.ndarray`` predictor replacing the problem's bilinear
             accuracy (non-bilinear estimators such as an MLP); only the sampling solvers accept it.
+        min_distance: with ``top_k`` > 1, every network differs from each better one at this many
+            block positions or more (``milp`` only).
 
     Raises:
         SearchError: unknown solver, ``top_k`` > 1 with a solver other than ``milp``, or ``score``
@@ -59,7 +62,11 @@ def run_solver(name: str, problem: SearchProblem, *, seed: int = 0, top_k: int =
         raise SearchError(f"--top-k must be at least 1, got {top_k}")
     if top_k > 1 and name != "milp":
         raise SearchError(f"--top-k {top_k} needs --solver milp (the exact solver); {name} returns one network")
+    if min_distance < 1:
+        raise SearchError(f"--min-distance must be at least 1, got {min_distance}")
     if score is None:
+        if name == "milp":
+            return SOLVERS[name](problem, seed=seed, top_k=top_k, min_distance=min_distance)
         return SOLVERS[name](problem, seed=seed, top_k=top_k)
     if name not in SCORER_SOLVERS:
         raise SearchError(f"this estimator is not bilinear, so --solver {name} cannot search it: use --solver "

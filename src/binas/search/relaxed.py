@@ -14,6 +14,7 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix, csr_matrix
 
 from binas.search.problem import SearchProblem, block_form
+from binas.search.quiet import stdout_to_stderr
 from binas.space import Architecture
 
 __all__ = ["Relaxation", "mckp_vertex"]
@@ -65,8 +66,9 @@ class Relaxation:
             groups: csr_matrix) -> np.ndarray | None:
         if self.greedy and (rows is None or rows.shape[0] == 1):
             return mckp_vertex(-cost, None if rows is None else rows[0], None if rhs is None else rhs[0], groups)
-        res = linprog(cost, A_ub=rows, b_ub=rhs, A_eq=groups, b_eq=np.ones(groups.shape[0]),
-                      bounds=(0, 1), method="highs-ds")
+        with stdout_to_stderr():  # HiGHS may print on descriptor 1
+            res = linprog(cost, A_ub=rows, b_ub=rhs, A_eq=groups, b_eq=np.ones(groups.shape[0]),
+                          bounds=(0, 1), method="highs-ds")
         return res.x if res.status == 0 else None
 
     def vertex(self, arch: Architecture) -> tuple[np.ndarray, np.ndarray]:
