@@ -32,6 +32,8 @@ def _config(path: Path | None, **overrides: Any):
         values["supernet"] = {**defaults.supernet, **(values["supernet"] or {})}
     if isinstance(values.get("budget_quantiles"), list):
         values["budget_quantiles"] = tuple(values["budget_quantiles"])
+    if isinstance(values.get("budget_quantiles"), (int, float)) and not isinstance(values["budget_quantiles"], bool):
+        values["budget_quantiles"] = (values["budget_quantiles"],)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return check_demo_config(DemoConfig(**values))
 
@@ -39,16 +41,26 @@ def _config(path: Path | None, **overrides: Any):
 @claims(dirs=('out',))
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (a killed demo resumes from it).")] = Path("runs/demo"),
+    train: Annotated[bool, typer.Option("--train", help="Train the supernet here first (the full pipeline, "
+                     "path 'train') instead of using the pretrained supernet shipped with binas.")] = False,
+    pretrained: Annotated[Optional[Path], typer.Option("--pretrained", help="A packed supernet file to use "
+                          "instead of the shipped one.")] = None,
     data: Annotated[Optional[str], typer.Option("--data", help="Data set (default: fashion-mnist).")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", help="Processes training the compared networks "
+                       "side by side (default 2).")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML overriding demo settings "
                       "(see binas.demo.DemoConfig).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print the paths of every artifact as JSON.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the headline numbers (path, estimator_tau, "
+                        "budgets) and artifact paths as JSON.")] = False,
 ) -> None:
-    """Run BINAS end to end (supernet, LUT, estimator, search, fine-tune, report) on this CPU."""
+    """Run BINAS end to end on this CPU and compare its networks with a hand-scaled baseline and random ones."""
     from binas.demo import run_demo
 
-    cfg = _config(config, out=str(out), data=data, data_dir=data_dir)
+    if train and pretrained is not None:
+        raise BinasError("give --train or --pretrained, not both")
+    cfg = _config(config, out=str(out), data=data, data_dir=data_dir, workers=workers,
+                  pretrained=str(pretrained) if pretrained else None, train=True if train else None)
     log = (lambda _m: None) if json_out else (lambda m: err_console.print(m, markup=False, highlight=False))
     result = run_demo(cfg, log=log, quiet=json_out)
     if json_out:
