@@ -92,3 +92,18 @@ def test_runner_smoke_resume_and_truncated_line(tmp_path, tiny_fmnist, capsys):
     again = json.loads(capsys.readouterr().out)
     assert (again["arch"], again["test_acc"], again["final_loss"]) == (rows[1]["arch"], rows[1]["test_acc"],
                                                                       rows[1]["final_loss"])
+
+
+def test_analysis_on_a_slice_of_the_data_file(tmp_path):
+    rows = ground_truth.read_lines(DATA_FILE)
+    assert rows, "the committed data file holds no complete line"
+    space = load_space(rows[0]["space"])
+    for r in rows[:5]:  # every line names an architecture of the space, with the documented fields
+        space.validate(ground_truth.parse_timm(space, r["arch"]))
+        assert {"arch", "seed", "test_acc", "params", "macs", "lut_ms"} <= set(r)
+    slice_file = tmp_path / "ground-truth-slice.jsonl"
+    slice_file.write_text("".join(json.dumps(r) + "\n" for r in rows[:12]))
+    assert analyze_ground_truth.main(["--ground-truth", str(slice_file), "--budgets", "6.0"]) == 0
+    result = json.loads((tmp_path / "analysis.json").read_text())
+    assert result["runs"] == min(12, len(rows))
+    assert (tmp_path / "search-outcome.png").stat().st_size > 0
