@@ -70,8 +70,8 @@ def measure(
     repeats: Annotated[int, typer.Option(help="Timed calls per entry (interleaved rounds).")] = 30,
     warmup: Annotated[int, typer.Option(help="Untimed warm-up calls before each timed call.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the shuffled measurement order.")] = 0,
-    clock: Annotated[Clock, typer.Option(help="wall: elapsed time; cpu: the measuring thread's CPU time "
-                                              "(ignores other processes on a busy machine; --threads 1).")] = Clock.wall,
+    clock: Annotated[Clock, typer.Option(help="wall: elapsed time; cpu: the measuring thread's CPU time (ignores "
+                                              "other processes on a busy machine; --threads 1).")] = Clock.wall,
     json_out: JsonOption = False,
 ) -> None:
     """Time every block position x choice and the fixed part; resumable (re-run the same command)."""
