@@ -17,13 +17,18 @@ Linear and bilinear fits expose ``const_, p_alpha_, p_beta_, Q_`` and convert to
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
 from binas.errors import DataError
 from binas.estimator.form import BilinearForm
 from binas.space import Architecture, SearchSpace
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# torch is imported by the MLP alone: the closed-form predictors and the search stay numpy-only.
 
 __all__ = ["BilinearPredictor", "LinearPredictor", "MLPPredictor", "NotFittedError", "PREDICTORS",
            "QuadraticPredictor", "encode_archs", "make_predictor", "ridge_loo", "ridge_loo_error"]
@@ -206,6 +211,8 @@ class QuadraticPredictor(_Fitted):
 
 
 def _mlp(n_in: int, hidden: int, layers: int) -> nn.Sequential:
+    from torch import nn
+
     mods: list[nn.Module] = [nn.Linear(n_in, hidden), nn.ReLU()]
     for _ in range(layers):
         mods += [nn.Linear(hidden, hidden), nn.ReLU()]
@@ -232,6 +239,9 @@ class MLPPredictor(_Fitted):
                 "random_state": self.random_state}
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "MLPPredictor":
+        import torch
+        from torch import nn
+
         X, y = _check_xy(X, y, self.space.num_alpha + self.space.num_beta)
         gen = torch.Generator().manual_seed(int(self.random_state))
         torch.manual_seed(int(self.random_state))
@@ -253,6 +263,8 @@ class MLPPredictor(_Fitted):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        import torch
+
         self._require_fit("net_")
         with torch.no_grad():
             out = self.net_(torch.as_tensor(np.asarray(X, dtype=float), dtype=torch.float32)).squeeze(1)
