@@ -21,7 +21,7 @@ from typing import Any
 
 from binas.errors import ArchitectureError, FileFormatError
 from binas.io import read_text
-from binas.space import MAX_DEPTH, Architecture, BlockSpec, SearchSpace, load_space, space_named_in
+from binas.space import MAX_DEPTH, Architecture, BlockSpec, SearchSpace, load_space, position_stride, space_named_in
 
 __all__ = ["ARCH_FORMAT", "arch_to_json", "format_timm", "load_architecture", "parse_timm",
            "parse_block", "ParsedBlock"]
@@ -186,7 +186,7 @@ def _searched_choice(space: SearchSpace, s: int, j: int, block: ParsedBlock) -> 
     """Choice id of a parsed block at (stage s, position j), checked against the space."""
     stage = space.stages[s]
     where = f"stage {s + 1} position {j + 1} block {block.text!r}"
-    expected_stride = stage.stride if j == 0 else 1
+    expected_stride = position_stride(stage.stride, j)
     if block.type not in ("ir", "skip"):
         raise ArchitectureError(f"{where}: block type {block.type!r} is not searchable here (use 'ir')")
     if block.out_channels != stage.out_channels:

@@ -24,6 +24,8 @@ from torch import nn
 from binas.errors import DataError
 from binas.estimator.form import BilinearForm
 from binas.space import Architecture, SearchSpace
+from binas.space.encoding import archs_to_onehot as encode_archs
+from binas.space.encoding import present_betas
 
 __all__ = ["BilinearPredictor", "LinearPredictor", "MLPPredictor", "NotFittedError", "PREDICTORS",
            "QuadraticPredictor", "encode_archs", "make_predictor", "ridge_loo", "ridge_loo_error"]
@@ -33,15 +35,6 @@ _RIDGE_GRID = tuple(10.0 ** k for k in range(-4, 5))
 
 class NotFittedError(DataError, AttributeError):
     """A predictor was used before :meth:`fit`."""
-
-
-def encode_archs(space: SearchSpace, archs: list[Architecture]) -> np.ndarray:
-    """Feature matrix ``(n, num_alpha + num_beta)`` of one-hot encodings."""
-    X = np.zeros((len(archs), space.num_alpha + space.num_beta))
-    for i, arch in enumerate(archs):
-        alpha, beta = space.encode(arch)
-        X[i, : space.num_alpha], X[i, space.num_alpha:] = alpha, beta
-    return X
 
 
 def _check_xy(X: np.ndarray, y: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
@@ -143,9 +136,8 @@ def bilinear_pairs(space: SearchSpace) -> np.ndarray:
     pairs = []
     for s, stage in enumerate(space.stages):
         for j, choices in enumerate(stage.positions):
-            for d in stage.depths:
-                if j < d:  # position j (0-based) is present at depth d
-                    pairs += [(space.alpha_index(s, j, c), space.beta_index(s, d)) for c in range(len(choices))]
+            for b in present_betas(space, s, j):
+                pairs += [(space.alpha_index(s, j, c), b) for c in range(len(choices))]
     return np.array(pairs, dtype=int).reshape(-1, 2)
 
 

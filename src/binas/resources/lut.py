@@ -18,6 +18,7 @@ from binas.errors import FileFormatError
 from binas.io import atomic_write_json, check_finite, read_format
 from binas.resources.analytic import block_cost, fixed_cost
 from binas.space import Architecture, SearchSpace
+from binas.space.encoding import lut_key
 
 __all__ = ["LUT_FORMAT", "RESOURCE_UNITS", "UNIT_FACTORS", "Lut", "analytic_lut", "load_lut", "lut_key", "unit_factor"]
 
@@ -53,11 +54,6 @@ def unit_factor(resource: str, unit: str | None) -> tuple[float, str]:
         raise FileFormatError(f"--unit {unit!r} is not a unit of {resource}: choose one of {', '.join(known)} "
                               f"(stored as {RESOURCE_UNITS[resource]})")
     return known[unit], RESOURCE_UNITS[resource]
-
-
-def lut_key(stage: int, position: int) -> str:
-    """LUT key of 0-based (stage, position): ``"s.j"`` 1-based."""
-    return f"{stage + 1}.{position + 1}"
 
 
 @dataclass(frozen=True)

@@ -118,8 +118,7 @@ def _cached(codec: GeneCodec, score: Scorer) -> Callable[[np.ndarray], np.ndarra
 
 def _network_key(codec: GeneCodec, row: np.ndarray) -> bytes:
     """Genes of the present blocks only: rows that differ only in absent positions are one network."""
-    present = codec.pos_of < codec.depths(row[None, :])[0][codec.stage_of]
-    return row[:codec.num_stages].tobytes() + np.where(present, row[codec.num_stages:], -1).tobytes()
+    return row[:codec.num_stages].tobytes() + codec.codes(row[None, :])[0].tobytes()
 
 
 def _mutate(rng: np.random.Generator, codec: GeneCodec, parents: np.ndarray, n: int, prob: float) -> np.ndarray:
