@@ -23,7 +23,7 @@ import yaml
 from binas.estimator.form import BilinearForm
 from binas.io import atomic_write_text
 from binas.resources.lut import Lut, lut_key
-from binas.space import Architecture, SearchSpace, space_from_dict
+from binas.space import SearchSpace, space_from_dict
 from binas.space.encoding import is_present
 
 __all__ = ["reduced_space", "restrict_form", "restrict_lut", "space_yaml", "write_space"]

@@ -24,7 +24,8 @@ import torch
 from binas.autobuild.graph import FEATURES, graphs_from_choices
 from binas.autobuild.predictor import AutoBuildPredictor
 from binas.errors import BinasError
-from binas.estimator.contributions import codes_for_contexts, contributions_form, measurement_plan, sample_contexts
+from binas.estimator.contributions import (Measurement, codes_for_contexts, contributions_form, measurement_plan,
+                                          sample_contexts)
 from binas.estimator.form import BilinearForm
 from binas.space import SearchSpace
 
@@ -87,8 +88,6 @@ def unit_norms(predictor: AutoBuildPredictor, table: UnitTable, batch_size: int 
 
 def random_codes(space: SearchSpace, n: int, rng: np.random.Generator) -> np.ndarray:
     """``(n, N)`` choice codes of ``n`` uniformly sampled architectures (-1 = absent)."""
-    from binas.estimator.contributions import Measurement
-
     return codes_for_contexts(space, Measurement("0"), sample_contexts(space, n, rng))
 
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from binas.estimator.form import BilinearForm
-from binas.estimator.predictors import bilinear_pairs
+from binas.estimator.models import bilinear_pairs
 from binas.space import SearchSpace
 from binas.space.encoding import codes_to_onehot
 

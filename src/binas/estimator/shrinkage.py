@@ -21,7 +21,7 @@ import numpy as np
 
 from binas.errors import DataError, FileFormatError
 from binas.estimator.form import BilinearForm
-from binas.estimator.predictors import _check_xy, _Fitted, bilinear_pairs, encode_archs, ridge_loo_error
+from binas.estimator.models import _check_xy, _Fitted, bilinear_pairs, encode_archs, ridge_loo_error
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["INTERACTION_SCALES", "AutoPredictor", "EnsemblePredictor", "ensemble_spread_fn"]

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from binas.errors import FileFormatError
+from binas.inference import recalibrate_bn
 from binas.io import atomic_write_bytes, read_bytes
 from binas.nn.safeload import build_fitting, check_fits
 from binas.nn.elastic import ElasticBlock, build_elastic_stages, choice_tensors
@@ -140,8 +141,6 @@ def recalibrated(supernet: Supernet, arch: Architecture, images: torch.Tensor, b
     given subnet's; recomputing them on a few thousand training images (``images``: normalised
     ``(N, C, H, W)``) gives that subnet's real accuracy. The original supernet is not modified.
     """
-    from binas.inference import recalibrate_bn
-
     net = copy.deepcopy(supernet)
     batches = (images[start:start + batch_size] for start in range(0, images.shape[0], batch_size))
     recalibrate_bn(net, batches, images.shape[0], forward=lambda x: net(x, arch))

@@ -22,7 +22,7 @@ from functools import cached_property
 
 import numpy as np
 
-from binas.errors import BinasError
+from binas.errors import SearchError
 from binas.estimator.form import BilinearForm
 from binas.resources.lut import Lut, lut_key
 from binas.space import Architecture, SearchSpace, encoding
@@ -30,10 +30,6 @@ from binas.space.encoding import always_present, present_betas, presence_matrix
 
 __all__ = ["Resource", "SearchError", "SearchProblem", "block_form", "build_problem", "format_amount",
            "lifted_accuracy", "lut_sum", "make_resources"]
-
-
-class SearchError(BinasError):
-    """A search request that cannot be answered (unknown resource, infeasible budget, ...)."""
 
 
 def format_amount(value: float, unit: str) -> str:

@@ -16,8 +16,8 @@ built-in spaces). See docs/spaces.md and docs/architecture.md.
 
 from binas.space.blocks import (ACTIVATIONS, MAX_CHANNELS, MAX_CLASSES, MAX_DEPTH, MAX_EXPAND, MAX_IN_CHANNELS,
                                 MAX_INPUT_SIZE, MAX_KERNEL, MAX_LIST, MAX_PARAMS, MAX_STRIDE, Architecture, BlockSpec,
-                                Choice, ConvSpec, FixedBlock, Head, Stage, conv_output_size, keeps_shape, make_divisible,
-                                mid_channels, parse_choice, position_stride, se_channels)
+                                Choice, ConvSpec, FixedBlock, Head, Stage, conv_output_size, keeps_shape,
+                                make_divisible, mid_channels, parse_choice, position_stride, se_channels)
 from binas.space.load import builtin_spaces, load_space, space_from_dict, space_named_in
 from binas.space.model import SearchSpace
 
