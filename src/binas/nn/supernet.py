@@ -31,7 +31,7 @@ from binas.space import Architecture, SearchSpace, space_from_dict
 from binas.space.encoding import archs_to_codes, codes_to_archs, decisions_to_codes
 
 __all__ = ["SUPERNET_FORMAT", "Supernet", "archs_to_codes", "codes_to_archs", "extract_child",
-           "inject_child", "load_supernet", "read_safetensors", "recalibrated", "sample_codes", "save_supernet"]
+           "load_supernet", "read_safetensors", "recalibrated", "sample_codes", "save_supernet"]
 
 SUPERNET_FORMAT = "binas.supernet/1"
 FINAL_NAME = "supernet.safetensors"  # the final weights inside a run directory
@@ -192,13 +192,6 @@ def extract_child(supernet: Supernet, arch: Architecture) -> ChildNet:
         mine.copy_(theirs)
     ref = next(supernet.parameters())
     return child.to(device=ref.device, dtype=ref.dtype).train(supernet.training)
-
-
-@torch.no_grad()
-def inject_child(supernet: Supernet, child: ChildNet, arch: Architecture) -> None:
-    """Copy a static child's weights back into the supernet slices it came from (inverse of extraction)."""
-    for mine, theirs in _all_pairs(supernet, child, arch):
-        theirs.copy_(mine)
 
 
 # --------------------------------------------------------------------- file format
