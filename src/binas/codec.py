@@ -1,4 +1,4 @@
-"""Architecture codec: timm arch-def strings and the ``binas.arch/1`` JSON format (DESIGN 2.4).
+"""Architecture codec: timm arch-def strings and the ``binas.arch/1`` JSON format (docs/spaces.md).
 
 A timm arch-def string is a list of stage lists of block strings, e.g.
 ``[['ds_r1_k3_s1_e1_c16_nre'], ['ir_r1_k5_s2_e3_c24_nre', ...], ..., ['cn_r1_k1_s1_c960']]``:

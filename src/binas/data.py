@@ -1,4 +1,4 @@
-"""Datasets (DESIGN 8): in-memory uint8 images, normalised on the fly.
+"""Datasets (docs/supernet.md): in-memory uint8 images, normalised on the fly.
 
 ``load_data(name, split)`` with ``name`` one of ``fashion-mnist``, ``cifar10``, ``imagefolder`` or
 ``synthetic`` (or a directory holding one of the first three) and ``split`` one of ``train``,

@@ -1,4 +1,4 @@
-"""Export a static child with weights inherited from the supernet (DESIGN 7).
+"""Export a static child with weights inherited from the supernet (docs/supernet.md).
 
 A *model directory* holds ``model.safetensors`` (weights; the space, architecture and provenance in
 its metadata), ``arch.json`` (``binas.arch/1``) and optionally ``model.onnx`` verified against

@@ -5,7 +5,7 @@
   level (the ranking loss aligns embedding norms with accuracy ranks). ``contribution`` is the mean
   change of the predicted accuracy (points) when a stage of random context networks is replaced by
   the unit, the additive score the builder uses.
-- **Choices**: the BINAS contributions protocol (DESIGN 3.2) run on the model instead of the
+- **Choices**: the BINAS contributions protocol (docs/estimator.md) run on the model instead of the
   supernet, giving ``Da``/``Db`` tables directly comparable with a BINAS contributions estimator.
 - **Features**: per feature category and value, from the feature-embedding MLPs (the value's
   centred embedding projected on the direction in which hop-0 graph embeddings grow) and a
@@ -110,7 +110,7 @@ def unit_contributions(predictor: AutoBuildPredictor, table: UnitTable, units: n
 
 def choice_contributions(predictor: AutoBuildPredictor, n_contexts: int = 64, seed: int = 0,
                          convention: str = "reference") -> BilinearForm:
-    """The BINAS contributions form (DESIGN 3.2) measured on the model with common random numbers."""
+    """The BINAS contributions form (docs/estimator.md) measured on the model with common random numbers."""
     space = predictor.space
     u = sample_contexts(space, n_contexts, np.random.default_rng(seed))
     acc, err = {}, {}

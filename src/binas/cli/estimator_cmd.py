@@ -76,7 +76,7 @@ def build(
     workers: WorkersOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Measure the 1 + #alpha + #beta accuracy contributions on the supernet (DESIGN 3.2); torchrun-able."""
+    """Measure the 1 + #alpha + #beta accuracy contributions on the supernet (docs/estimator.md); torchrun-able."""
     from binas.estimator.pipeline import METHODS, build_estimator, resolve_source
     from binas.resources.timing import kept_allocator
     from binas.runtime import open_runtime, torchrun_rank_world

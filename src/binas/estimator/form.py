@@ -1,4 +1,4 @@
-"""The bilinear accuracy form and its file format (``binas.estimator/1``, DESIGN 6).
+"""The bilinear accuracy form and its file format (``binas.estimator/1``, docs/estimator.md).
 
     Acc(alpha, beta) = const + p_alpha^T alpha + p_beta^T beta + alpha^T Q beta
 

@@ -1,4 +1,4 @@
-"""Resource lookup tables (``binas.lut/1``, DESIGN 5): the value object, its file format, its sum.
+"""Resource lookup tables (``binas.lut/1``, docs/lut.md): the value object, its file format, its sum.
 
 A LUT holds one number per searched (stage, position, choice) plus a ``fixed`` number for the
 parts every network shares. A network's resource is ``fixed + sum of its present blocks``.
@@ -23,7 +23,7 @@ from binas.space.encoding import lut_key
 __all__ = ["LUT_FORMAT", "RESOURCE_UNITS", "UNIT_FACTORS", "Lut", "analytic_lut", "load_lut", "lut_key", "unit_factor"]
 
 LUT_FORMAT = "binas.lut/1"
-# Known resources and the only unit each may use (ms, not seconds: see DESIGN 3.1).
+# Known resources and the only unit each may use (ms, not seconds: see docs/lut.md).
 RESOURCE_UNITS = {"latency": "ms", "params": "count", "macs": "count", "energy": "mJ", "memory": "MB"}
 # Units a known resource may be imported in, as factors to its stored unit. Any other resource
 # (flops, bandwidth, ...) is stored in the unit it is given in.

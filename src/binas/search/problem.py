@@ -1,4 +1,4 @@
-"""The search problem as a value (DESIGN 3.1-3.3): one accuracy form, resource tables, budgets.
+"""The search problem as a value (docs/search.md): one accuracy form, resource tables, budgets.
 
 Variables follow the space's canonical layout: ``alpha`` (one per stage, position, choice) and
 ``beta`` (one per stage, depth option). Block position j (0-based) of stage s is present iff the
@@ -124,7 +124,7 @@ class Resource:
 
 @dataclass(frozen=True)
 class SearchProblem:
-    """Maximise ``accuracy`` s.t. ``resource_k <= budget_k`` (DESIGN 3.3), validated once."""
+    """Maximise ``accuracy`` s.t. ``resource_k <= budget_k`` (docs/search.md), validated once."""
 
     space: SearchSpace
     accuracy: BilinearForm
