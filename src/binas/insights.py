@@ -1,4 +1,4 @@
-"""Interpretation of a bilinear accuracy estimator (README.md, docs/estimator.md): which decisions buy accuracy where.
+"""Interpretation of a bilinear accuracy estimator (docs/estimator.md): which decisions buy accuracy where.
 
 Pure functions turn a :class:`~binas.estimator.form.BilinearForm` (and optionally a LUT) into
 per-decision numbers; :mod:`binas.report` draws and writes them.

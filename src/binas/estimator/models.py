@@ -29,7 +29,7 @@ from binas.space.encoding import archs_to_onehot as encode_archs
 from binas.space.encoding import present_betas
 
 __all__ = ["BilinearPredictor", "LinearPredictor", "MLPPredictor", "QuadraticPredictor", "bilinear_pairs",
-           "encode_archs", "ridge_loo", "ridge_loo_error"]
+           "encode_archs", "ridge_loo", "ridge_loo_error", "with_products"]
 
 _RIDGE_GRID = tuple(10.0 ** k for k in range(-4, 5))
 
@@ -138,15 +138,18 @@ def bilinear_pairs(space: SearchSpace) -> np.ndarray:
     return np.array(pairs, dtype=int).reshape(-1, 2)
 
 
+def with_products(X: np.ndarray, pairs: np.ndarray, num_alpha: int) -> np.ndarray:
+    """One-hot features ``X`` with the ``alpha x beta`` products of ``pairs`` appended (the bilinear terms)."""
+    return np.hstack([X, X[:, pairs[:, 0]] * X[:, num_alpha + pairs[:, 1]]])
+
+
 class BilinearPredictor(LinearPredictor):
     """The reference bilinear form: linear terms + within-stage alpha x beta products (ridge)."""
 
     kind = "bilinear"
 
     def _design(self, X: np.ndarray) -> np.ndarray:
-        pairs = bilinear_pairs(self.space)
-        na = self.space.num_alpha
-        return np.hstack([X, X[:, pairs[:, 0]] * X[:, na + pairs[:, 1]]])
+        return with_products(X, bilinear_pairs(self.space), self.space.num_alpha)
 
     def _set_form(self) -> None:
         super()._set_form()

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from binas.estimator.form import BilinearForm
-from binas.estimator.models import bilinear_pairs
+from binas.estimator.models import bilinear_pairs, with_products
 from binas.space import SearchSpace
 from binas.space.encoding import codes_to_onehot
 
@@ -41,9 +41,8 @@ def codes_to_features(space: SearchSpace, codes: np.ndarray, pairs: np.ndarray |
         pairs: optional ``(k, 2)`` (alpha index, beta index) products to append (the bilinear terms).
     """
     X = codes_to_onehot(space, codes)
-    na = space.num_alpha
     if pairs is not None and len(pairs):
-        X = np.hstack([X, X[:, pairs[:, 0]] * X[:, na + pairs[:, 1]]])
+        X = with_products(X, pairs, space.num_alpha)
     return X
 
 
