@@ -138,9 +138,9 @@ def bilinear_pairs(space: SearchSpace) -> np.ndarray:
     return np.array(pairs, dtype=int).reshape(-1, 2)
 
 
-def with_products(X: np.ndarray, pairs: np.ndarray, num_alpha: int) -> np.ndarray:
-    """One-hot features ``X`` with the ``alpha x beta`` products of ``pairs`` appended (the bilinear terms)."""
-    return np.hstack([X, X[:, pairs[:, 0]] * X[:, num_alpha + pairs[:, 1]]])
+def with_products(X: np.ndarray, pairs: np.ndarray, num_alpha: int, scale: float = 1.0) -> np.ndarray:
+    """One-hot features ``X`` with the ``alpha x beta`` products of ``pairs`` (times ``scale``) appended."""
+    return np.hstack([X, scale * X[:, pairs[:, 0]] * X[:, num_alpha + pairs[:, 1]]])
 
 
 class BilinearPredictor(LinearPredictor):
