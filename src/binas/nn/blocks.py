@@ -85,7 +85,8 @@ class SkipBlock(nn.Module):
 
     def __init__(self, in_chs: int, out_chs: int, stride: int) -> None:
         super().__init__()
-        self.proj = nn.Identity() if keeps_shape(in_chs, out_chs, stride) else ConvBnAct(in_chs, out_chs, 1, stride, act_layer=None)
+        self.proj = (nn.Identity() if keeps_shape(in_chs, out_chs, stride)
+                     else ConvBnAct(in_chs, out_chs, 1, stride, act_layer=None))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x)

@@ -1,7 +1,7 @@
 """Elastic blocks: one block position of the supernet, holding the weights of all its choices.
 
-Weight sharing (docs/supernet.md; as the reference): the 1x1 expand conv and BN1 are shared at max width (a smaller
-expand ratio uses the first channels); every kernel size has its own depthwise weights and private BN;
+Weight sharing (docs/supernet.md; as the reference): the 1x1 expand conv and BN1 are shared at max
+width (a smaller expand ratio uses the first channels); every kernel size has its own depthwise weights and private BN;
 one SE at max width whose reduced channels are sliced; one 1x1 project conv (input channels sliced);
 a private BN3 per (expand_ratio, se) pair. ``skip`` choices are the identity, or one shared 1x1 conv +
 BN projection where the shape changes.
