@@ -278,11 +278,8 @@ def arch_from_json(space: SearchSpace, obj: Any, source: str = "architecture JSO
     if not isinstance(obj, dict) or obj.get("format") != ARCH_FORMAT:
         found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         raise FileFormatError(f"{source} is not a {ARCH_FORMAT} file (format: {found!r})")
-    if obj.get("space_hash") not in (None, space.space_hash):
-        raise FileFormatError(
-            f"{source} was made for space {obj.get('space')!r} (hash {obj.get('space_hash')}), not for "
-            f"{space.name!r} (hash {space.space_hash})"
-        )
+    if obj.get("space_hash") is not None:
+        space.check_made_for(source, obj.get("space"), obj["space_hash"])
     if "depths" in obj and "blocks" in obj:
         return space.validate(Architecture.from_lists(obj["depths"], obj["blocks"]))
     if "timm" in obj:

@@ -113,9 +113,7 @@ def load_predictor(path: str | Path, space: SearchSpace) -> Any:
         return load_autobuild(path, space)
     if obj.get("kind") not in NON_BILINEAR_KINDS:
         return FormPredictor(form_from_json(obj, space, f"estimator file {path}"), space)
-    if obj.get("space_hash") != space.space_hash:
-        raise FileFormatError(f"estimator file {path} was made for space {obj.get('space')!r} "
-                              f"(hash {obj.get('space_hash')}), not for {space.name!r} (hash {space.space_hash})")
+    space.check_made_for(f"estimator file {path}", obj.get("space"), obj.get("space_hash"))
     tensors, params = _load_weights(path, obj)
     try:
         return _rebuild(str(obj["kind"]), space, tensors, params)

@@ -89,11 +89,7 @@ class Lut:
 
     def check_space(self, space: SearchSpace) -> None:
         """Refuse to be used with a space other than the one the LUT was made for."""
-        if self.space_hash != space.space_hash:
-            raise FileFormatError(
-                f"the {self.resource} LUT was made for space {self.space!r} (hash {self.space_hash}), not for "
-                f"{space.name!r} (hash {space.space_hash})"
-            )
+        space.check_made_for(f"the {self.resource} LUT", self.space, self.space_hash)
 
     def to_json(self) -> dict[str, Any]:
         obj = {"format": LUT_FORMAT, "space": self.space, "space_hash": self.space_hash,
@@ -138,11 +134,7 @@ def lut_from_json(obj: dict[str, Any], space: SearchSpace, source: str = "LUT") 
     missing = [k for k in required if k not in obj]
     if missing:
         raise FileFormatError(f"{source} is missing the key(s) {missing}")
-    if obj["space_hash"] != space.space_hash:
-        raise FileFormatError(
-            f"{source} was made for space {obj.get('space')!r} (hash {obj['space_hash']}), not for "
-            f"{space.name!r} (hash {space.space_hash})"
-        )
+    space.check_made_for(source, obj.get("space"), obj["space_hash"])
     resource, unit = obj["resource"], obj["unit"]
     if not isinstance(resource, str) or not resource.isidentifier():
         raise FileFormatError(f"{source}: 'resource' must be a name such as 'latency', got {resource!r}")

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from binas.errors import ArchitectureError
+from binas.errors import ArchitectureError, FileFormatError
 from binas.space import encoding
 from binas.space.blocks import (Architecture, BlockSpec, Choice, ConvSpec, FixedBlock, Head, Stage, conv_output_size,
                                 position_stride)
@@ -70,6 +70,16 @@ class SearchSpace:
         canonical.pop("name")
         text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def check_made_for(self, what: str, name: Any, space_hash: Any) -> None:
+        """Refuse ``what`` (a file or table made for space ``name`` with hash ``space_hash``) unless it is ours.
+
+        Raises:
+            FileFormatError: naming both spaces and their hashes.
+        """
+        if space_hash != self.space_hash:
+            raise FileFormatError(f"{what} was made for space {name!r} (hash {space_hash}), not for "
+                                  f"{self.name!r} (hash {self.space_hash})")
 
     # ----------------------------------------------------------------- variable layout
     @cached_property
