@@ -154,12 +154,11 @@ def codes_to_onehot(space: SearchSpace, codes: np.ndarray, dtype: Any = np.float
     codes = np.asarray(codes)
     n, na = codes.shape[0], space.num_alpha
     X = np.zeros((n, na + space.num_beta), dtype=dtype)
-    rows = np.arange(n)
-    for s, (stage, col) in enumerate(zip(space.stages, space.layout.code_offsets)):
-        for j in range(stage.num_positions):
-            present = codes[:, col + j] >= 0
-            X[rows[present], space.alpha_offsets[s][j] + codes[present, col + j]] = 1.0
-        X[rows, na + space.beta_offsets[s] + _code_depths(space, codes, s)] = 1.0
+    starts = np.array([a for row in space.alpha_offsets for a in row], dtype=np.int64)  # per code column
+    rows, cols = np.nonzero(codes >= 0)
+    X[rows, starts[cols] + codes[rows, cols]] = 1.0
+    for s in range(len(space.stages)):
+        X[np.arange(n), na + space.beta_offsets[s] + _code_depths(space, codes, s)] = 1.0
     return X
 
 
