@@ -26,7 +26,7 @@ from binas.io import atomic_write_json, read_json
 from binas.space import load_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ground_truth import DEFAULT_OUT, read_lines  # noqa: E402
+from ground_truth import DEFAULT_EXTRA, DEFAULT_OUT, read_lines  # noqa: E402
 
 RANDOM_PER_BUDGET = 20  # "the best of 20 random networks under the same budget"
 
@@ -48,11 +48,12 @@ def seed_agreement(archs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     pairs = np.array([(a["seeds"][0], a["seeds"][1]) for a in archs.values() if {0, 1} <= set(a["seeds"])])
     if len(pairs) < 3:
         return {"n": int(len(pairs))}
-    diff = pairs[:, 0] - pairs[:, 1]
+    seed_var = float(np.var(pairs[:, 0] - pairs[:, 1], ddof=1) / 2)  # variance of one run around its arch mean
+    arch_var = max(0.0, float(np.var(pairs.mean(1), ddof=1)) - seed_var / 2)  # between-architecture variance
     return {"n": int(len(pairs)), "kendall_tau": kendall_tau(pairs[:, 0], pairs[:, 1]),
-            "spearman": spearman(pairs[:, 0], pairs[:, 1]),
-            "seed_sd": float(np.std(diff, ddof=1) / np.sqrt(2)),  # sd of one run around its arch mean
-            "arch_sd": float(np.std(pairs.mean(1), ddof=1))}
+            "spearman": spearman(pairs[:, 0], pairs[:, 1]), "seed_sd": seed_var ** 0.5, "arch_sd": arch_var ** 0.5,
+            # share of one run's variance that is the architecture's (intraclass correlation)
+            "icc": arch_var / (arch_var + seed_var) if arch_var + seed_var > 0 else None}
 
 
 def taus(truth: dict[str, float], scores: dict[str, float]) -> dict[str, Any]:
@@ -63,26 +64,31 @@ def taus(truth: dict[str, float], scores: dict[str, float]) -> dict[str, Any]:
             "spearman": spearman(t, s) if len(keys) > 2 else None}
 
 
-def search_outcome(archs: dict[str, dict[str, Any]], budget: float) -> dict[str, Any]:
-    """Found vs random vs hand-scaled baseline vs best trained, all under ``budget`` (LUT ms)."""
+def search_outcome(archs: dict[str, dict[str, Any]], found: dict[str, str], budget: float) -> dict[str, Any]:
+    """Found vs random vs hand-scaled baseline vs best trained, all under ``budget`` (LUT ms).
+
+    ``found`` maps ``found:METHOD@BUDGET`` and ``scaled@BUDGET`` to the network (extra-archs.jsonl).
+    """
     within = {k: a for k, a in archs.items() if a["lut_ms"] <= budget}
     samples = sorted((a for a in within.values() if a["kind"] == "sample"), key=lambda a: a["index"])
     rand = [a["acc"] for a in samples[:RANDOM_PER_BUDGET]]
-    ladder = [a for a in within.values() if a["kind"] in ("baseline", "heaviest")]
-    baseline = max(ladder, key=lambda a: a["lut_ms"]) if ladder else None
+    best = max((a["acc"] for a in within.values()), default=None)
+    scaled = archs.get(found.get(f"scaled@{budget:g}", ""))
     out: dict[str, Any] = {
         "budget_ms": budget, "n_random": len(rand),
         "random_median_acc": float(np.median(rand)) if rand else None,
         "random_best_acc": float(np.max(rand)) if rand else None,
-        "baseline_acc": baseline["acc"] if baseline else None,
-        "baseline_ms": baseline["lut_ms"] if baseline else None,
-        "best_trained_acc": max((a["acc"] for a in within.values()), default=None),
-        "n_trained_within": len(within), "found": {}}
-    for a in within.values():
-        kind = a["kind"]
-        if kind.startswith("found:") and kind.endswith(f"@{budget:g}"):
-            method = kind[len("found:"):].rsplit("@", 1)[0]
-            out["found"][method] = {"acc": a["acc"], "lut_ms": a["lut_ms"]}
+        "baseline_acc": scaled["acc"] if scaled else None,
+        "baseline_ms": scaled["lut_ms"] if scaled else None,
+        "best_trained_acc": best, "n_trained_within": len(within), "found": {}}
+    for kind, text in found.items():
+        if kind.startswith("found:") and kind.endswith(f"@{budget:g}") and text in archs:
+            a = archs[text]
+            out["found"][kind[len("found:"):].rsplit("@", 1)[0]] = {
+                "acc": a["acc"], "seeds": len(a["seeds"]), "lut_ms": a["lut_ms"], "regret": best - a["acc"],
+                "vs_random_median": a["acc"] - out["random_median_acc"] if rand else None,
+                "vs_random_best": a["acc"] - out["random_best_acc"] if rand else None,
+                "vs_baseline": a["acc"] - scaled["acc"] if scaled else None}
     return out
 
 
@@ -134,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ground-truth", type=Path, default=DEFAULT_OUT)
     p.add_argument("--estimator", action="append", default=[], help="LABEL=PATH of an estimator/predictor file")
     p.add_argument("--budgets", type=float, nargs="*", default=[5.5, 6.0, 6.5])
+    p.add_argument("--extra", type=Path, default=DEFAULT_EXTRA, help="networks found by ground_truth_search.py")
     p.add_argument("--out", type=Path, default=None, help="default: analysis.json beside the data file")
     args = p.parse_args(argv)
     folder = args.ground_truth.parent
@@ -150,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         "format": "binas.ground-truth-analysis/1", "recipe": recipes[0], "runs": len(rows), "archs": len(archs),
         "acc_range": [min(truth.values()), max(truth.values())],
         "seed_agreement": seed_agreement(archs),
+        "recipe_trials": {path.stem: {"recipe": read_lines(path)[0]["recipe"], **seed_agreement(per_arch(read_lines(path)))}
+                          for path in sorted((folder / "trials").glob("*.jsonl"))},
         "proxies": {name: taus(truth, {k: a[name] for k, a in archs.items()}) for name in ("macs", "params", "lut_ms")},
         "oneshot": {}, "estimators": {}}
     for path in sorted(folder.glob("oneshot-*.json")):
@@ -172,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         scatter(folder / f"estimator-{label}.png", [scores[k] for k in keys], [truth[k] for k in keys],
                 f"{label} prediction", "stand-alone top-1 (%)",
                 f"{label}: Kendall-tau {result['estimators'][label]['kendall_tau']:.3f}")
-    result["search"] = [search_outcome(archs, b) for b in args.budgets]
+    found = {row["kind"]: row["arch"] for row in read_lines(args.extra)}
+    result["search"] = [search_outcome(archs, found, b) for b in args.budgets]
     outcome_plot(folder / "search-outcome.png", result["search"])
     atomic_write_json(out, result)
     print(json.dumps(result, indent=1))

@@ -23,7 +23,7 @@ import platform
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ import torch
 from binas.baselines import uniform_archs
 from binas.codec import format_timm, parse_timm
 from binas.data import load_data
+from binas.io import atomic_write_bytes
 from binas.resources.analytic import network_cost
 from binas.resources.lut import load_lut
 from binas.resources.timing import cpu_name
@@ -47,13 +48,18 @@ LADDER_CHOICES = ("e3k3", "e4k3", "e4k5", "e6k3", "e6k5")  # MobileNetV2-like bl
 
 def architectures(space: SearchSpace, n_samples: int, extra: Path | None = None) -> list[tuple[str, Architecture]]:
     """``(kind, arch)`` in job order: uniform samples, the heaviest, the hand-scaled ladder, then the
-    lines of ``extra`` (``{"kind": "found:METHOD@BUDGET", "arch": timm string}``, appended by the analysis)."""
+    new networks among the lines of ``extra`` (``{"kind": "found:METHOD@BUDGET", "arch": timm string}``,
+    appended by ground_truth_search.py)."""
     rng = np.random.default_rng(SAMPLE_SEED)
     out = [("sample", space.sample(rng)) for _ in range(n_samples)]
     out.append(("heaviest", space.heaviest))
     out += [("baseline", a) for a in uniform_archs(space) if a.blocks[0][0] in LADDER_CHOICES]
     if extra is not None and extra.exists():
-        out += [(row["kind"], parse_timm(space, row["arch"])) for row in read_lines(extra)]
+        seen = {format_timm(space, a) for _, a in out}
+        for row in read_lines(extra):  # a network found by several methods is trained once
+            if row["arch"] not in seen:
+                seen.add(row["arch"])
+                out.append((row["kind"], parse_timm(space, row["arch"])))
     return out
 
 
@@ -81,6 +87,8 @@ def append_line(path: Path, row: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
+        if os.fstat(f.fileno()).st_ino != os.stat(path).st_ino:  # replaced meanwhile (stamp_lines): retry
+            return append_line(path, row)
         f.seek(0, os.SEEK_END)
         size = f.tell()
         if size:
@@ -92,6 +100,21 @@ def append_line(path: Path, row: dict[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
         fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def stamp_lines(path: Path, stamp: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """Rewrite every line of ``path`` as ``stamp(line)``, atomically and under the appenders' lock.
+
+    Returns how many lines changed."""
+    with open(path, "rb") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        rows = read_lines(path)
+        new = [stamp(dict(r)) for r in rows]
+        changed = sum(a != b for a, b in zip(rows, new))
+        if changed:
+            atomic_write_bytes(path, "".join(json.dumps(r, allow_nan=False) + "\n" for r in new).encode())
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return changed
 
 
 def run_job(space: SearchSpace, kind: str, arch: Architecture, index: int, seed: int, recipe: StandaloneRecipe,
@@ -117,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--second-seed", type=int, default=40, help="the first N samples also run with seed 1")
     p.add_argument("--shard", default="0/1", help="i/n: run every n-th job starting at i")
     p.add_argument("--limit", type=int, default=None, help="run at most this many jobs (smoke tests)")
+    p.add_argument("--first", type=int, default=0, help="only architectures from this index on (e.g. the "
+                   "searches' networks while other processes run the planned ones)")
     p.add_argument("--only", type=int, default=None, help="run architecture INDEX alone, print, write nothing")
     p.add_argument("--seed", type=int, default=0, help="the seed for --only")
     p.add_argument("--steps", type=int, default=None, help="override the recipe's steps (smoke tests)")
@@ -150,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     todo = jobs(len(archs), args.second_seed)[shard::n_shards]
     done = {(r["index"], r["seed"]) for r in read_lines(args.out) if r.get("recipe") == recipe.digest()}
-    todo = [j for j in todo if j not in done][: args.limit]
+    todo = [j for j in todo if j not in done and j[0] >= args.first][: args.limit]
     print(f"recipe {recipe.digest()} {asdict(recipe)}; shard {args.shard}: {len(todo)} jobs to run",
           file=sys.stderr)
     for k, (index, seed) in enumerate(todo):

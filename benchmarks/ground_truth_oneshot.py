@@ -19,32 +19,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
-from binas.codec import parse_timm
+from binas.codec import format_timm, parse_timm
 from binas.data import load_data
+from binas.inference import recalibrate_bn
 from binas.io import atomic_write_json, read_json
 from binas.nn.supernet import extract_child, load_supernet
 from binas.standalone import evaluate_top1
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ground_truth import DEFAULT_EXTRA, DEFAULT_OUT, architectures, read_lines  # noqa: E402
-from binas.codec import format_timm  # noqa: E402
+from ground_truth import DEFAULT_EXTRA, DEFAULT_OUT, architectures, read_lines, stamp_lines  # noqa: E402
 
 FORMAT = "binas.ground-truth-oneshot/1"
-
-
-@torch.no_grad()
-def recalibrate_bn(model: nn.Module, images: torch.Tensor, batch_size: int = 250) -> nn.Module:
-    """Recompute every BatchNorm's statistics as the plain average over ``images`` (normalised)."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    for start in range(0, images.shape[0], batch_size):
-        model(images[start:start + batch_size].contiguous(memory_format=torch.channels_last))
-    return model.eval()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--calib", type=int, default=1000, help="training images for BN recalibration")
     p.add_argument("--samples", type=int, default=104, help="as in ground_truth.py (the planned architectures)")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--stamp", action="store_true", help="then write oneshot_acc (BN-recalibrated) and "
+                   "oneshot_plain_acc into the ground-truth lines (run it after the runners finish)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     out = args.out or args.ground_truth.parent / f"oneshot-{args.label}.json"
@@ -66,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     test = test.subset(np.arange(args.test_images))
     train = load_data("fashion-mnist", "train", args.data_dir)
     calib_idx = np.random.default_rng(0xCA1B).permutation(len(train))[: args.calib]
-    calib = train.normalize(train.images[torch.as_tensor(calib_idx)])
+    calib = train.normalize(train.images[torch.as_tensor(calib_idx)]).contiguous(memory_format=torch.channels_last)
     planned = [format_timm(space, a) for _, a in architectures(space, args.samples, DEFAULT_EXTRA)]
     archs = list(dict.fromkeys(planned + sorted({r["arch"] for r in read_lines(args.ground_truth)})))
     result = read_json(out, "one-shot file") if out.exists() else {
@@ -81,11 +69,20 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         child = extract_child(supernet, parse_timm(space, text)).to(memory_format=torch.channels_last).eval()
         plain = evaluate_top1(child, test)
-        recal = evaluate_top1(recalibrate_bn(child, calib), test)
+        recalibrate_bn(child, calib.split(250), max_images=len(calib))
+        recal = evaluate_top1(child, test)
         result["archs"][text] = {"oneshot": round(plain, 2), "oneshot_bn": round(recal, 2)}
         atomic_write_json(out, result)
         print(f"[{k + 1}/{len(todo)}] {plain:.2f}% / BN {recal:.2f}% ({time.perf_counter() - start:.1f} s)",
               file=sys.stderr, flush=True)
+    if args.stamp:
+        def stamp(row: dict) -> dict:
+            if row["arch"] in result["archs"]:
+                measured = result["archs"][row["arch"]]
+                row.update(oneshot_acc=measured["oneshot_bn"], oneshot_plain_acc=measured["oneshot"],
+                           oneshot_supernet=args.label, oneshot_test_images=args.test_images)
+            return row
+        print(f"stamped {stamp_lines(args.ground_truth, stamp)} lines of {args.ground_truth}", file=sys.stderr)
     return 0
 
 

@@ -103,7 +103,33 @@ def test_analysis_on_a_slice_of_the_data_file(tmp_path):
         assert {"arch", "seed", "test_acc", "params", "macs", "lut_ms"} <= set(r)
     slice_file = tmp_path / "ground-truth-slice.jsonl"
     slice_file.write_text("".join(json.dumps(r) + "\n" for r in rows[:12]))
-    assert analyze_ground_truth.main(["--ground-truth", str(slice_file), "--budgets", "6.0"]) == 0
+    fits = sorted({r["arch"]: r["lut_ms"] for r in rows[:12] if r["lut_ms"] <= 6.0}.items(), key=lambda kv: kv[1])
+    assert len(fits) >= 2, "the slice needs two networks under the 6 ms budget"
+    extra = tmp_path / "extra.jsonl"  # pretend a search found the first and the baseline is the second
+    extra.write_text(json.dumps({"kind": "found:binas@6", "arch": fits[0][0]}) + "\n"
+                     + json.dumps({"kind": "scaled@6", "arch": fits[1][0]}) + "\n")
+    assert analyze_ground_truth.main(["--ground-truth", str(slice_file), "--budgets", "6.0",
+                                      "--extra", str(extra)]) == 0
     result = json.loads((tmp_path / "analysis.json").read_text())
     assert result["runs"] == min(12, len(rows))
+    accs = {r["arch"]: [x["test_acc"] for x in rows[:12] if x["arch"] == r["arch"]] for r in rows[:12]}
+    outcome = result["search"][0]
+    assert outcome["found"]["binas"]["acc"] == pytest.approx(np.mean(accs[fits[0][0]]))
+    assert outcome["baseline_acc"] == pytest.approx(np.mean(accs[fits[1][0]]))
+    assert outcome["found"]["binas"]["vs_baseline"] == pytest.approx(outcome["found"]["binas"]["acc"]
+                                                                    - outcome["baseline_acc"])
     assert (tmp_path / "search-outcome.png").stat().st_size > 0
+
+
+def test_stamp_lines_rewrites_atomically_and_appends_continue(tmp_path):
+    path = tmp_path / "ground-truth-x.jsonl"
+    for i in range(3):
+        ground_truth.append_line(path, {"arch": f"a{i}", "seed": 0})
+    with open(path, "ab") as f:
+        f.write(b'{"arch": "trunc')  # a killed writer's half line is dropped
+    assert ground_truth.stamp_lines(path, lambda r: {**r, "oneshot_acc": 1.0} if r["arch"] == "a1" else r) == 1
+    ground_truth.append_line(path, {"arch": "a3", "seed": 0})
+    rows = ground_truth.read_lines(path)
+    assert [r["arch"] for r in rows] == ["a0", "a1", "a2", "a3"]
+    assert [r.get("oneshot_acc") for r in rows] == [None, 1.0, None, None]
+    assert path.read_bytes().endswith(b"\n")

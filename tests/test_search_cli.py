@@ -158,7 +158,6 @@ def test_user_errors_exit_2(files) -> None:
         (search(paths, "--max", f"latency={low * 0.5!r}"), "infeasible: the smallest reachable latency is"),
         (search(paths, "--max", "energy=3"), "no LUT with resource 'energy'"),
         (search(paths, "--max", "latency"), "NAME=VALUE"),
-        (search(paths, "--max", "latency=100", "--solver", "cplex"), "unknown solver 'cplex'"),
         (search(paths, "--max", "latency=100", "--solver", "bcfw", "--top-k", "2"), "needs --solver milp"),
         (invoke("search", "--estimator", paths["est"], "--lut", paths["lat"]), "pass its YAML file with --space"),
         (invoke("search", "--estimator", paths["est"], "--space", "mobilenetv3-tiny", "--lut", paths["lat"]),
@@ -168,6 +167,20 @@ def test_user_errors_exit_2(files) -> None:
     for result, needle in cases:
         assert result.exit_code == 2, (needle, result.output)
         assert needle in result.stderr, (needle, result.stderr)
+
+
+def test_usage_errors_exit_64(files) -> None:
+    paths, _ = files
+    cases = [
+        (search(paths, "--max", "latency=100", "--solver", "cplex"), "'cplex' is not one of 'milp', 'bcfw'"),
+        (search(paths, "--max", "latency=100", "--top-k", "two"), "Invalid value for '--top-k'"),
+        (search(paths, "--budget", "latency=100"), "No such option: --budget"),
+        (invoke("search", "--lut", paths["lat"]), "Missing option '--estimator'"),
+    ]
+    for result, needle in cases:
+        assert result.exit_code == 64, (needle, result.output)
+        assert needle in result.stderr and result.stderr.startswith("error: "), (needle, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
 def test_pareto_refuses_stage_coupled_estimator(files, tmp_path) -> None:

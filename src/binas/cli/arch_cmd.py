@@ -7,9 +7,6 @@ from typing import Annotated, Optional
 import typer
 
 from binas.cli.common import out_console, print_json
-from binas.codec import format_timm, load_architecture
-from binas.resources.analytic import network_cost
-from binas.resources.lut import load_lut
 
 app = typer.Typer(help="Inspect architectures (timm arch-def strings or arch JSON files).",
                   no_args_is_help=True)
@@ -25,6 +22,10 @@ def info(
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Show an architecture's depths, choices, exact params/MACs and canonical timm string."""
+    from binas.codec import format_timm, load_architecture
+    from binas.resources.analytic import network_cost
+    from binas.resources.lut import load_lut
+
     sp, architecture = load_architecture(arch, space)
     cost = network_cost(sp, architecture)
     result = {"depths": list(architecture.depths), "choices": [list(b) for b in architecture.blocks],

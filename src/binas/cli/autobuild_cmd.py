@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from binas.cli.common import claims, err_console, out_console, parse_max, print_json
-from binas.cli.verify_opts import (DEFAULT_CALIBRATION_IMAGES, DEFAULT_VERIFY_IMAGES, CalibrationOpt,
-                                   MinDistanceOpt, VerifyDataDirOpt, VerifyDataOpt, VerifyImagesOpt, VerifyOpt,
-                                   VerifyOptions, VerifyRunOpt, VerifySupernetOpt, VerifyWithOpt, candidate_json,
-                                   make_verifier, min_distance_for)
-from binas.errors import SpaceError
-from binas.io import read_format
-from binas.space import SearchSpace, load_space, space_named_in
+from binas.cli.verify_opts import VerifyOptions, candidate_json, make_verifier, with_verify_options
+
+if TYPE_CHECKING:
+    from binas.space import SearchSpace
 
 __all__ = ["autobuild"]
 
 
 def _space_for(estimator: Path, space: str | None) -> SearchSpace:
+    from binas.io import read_format
+    from binas.space import load_space, space_named_in
+
     if space is not None:
         return load_space(space)
     return space_named_in(read_format(estimator, "binas.estimator/1", "estimator file").get("space"),
@@ -27,6 +27,7 @@ def _space_for(estimator: Path, space: str | None) -> SearchSpace:
 
 
 @claims(dirs=('out',))
+@with_verify_options
 def autobuild(
     estimator: Annotated[Path, typer.Option("--estimator", "-e", help="AutoBuild model (binas estimator fit "
                          "--kind autobuild).")],
@@ -44,16 +45,9 @@ def autobuild(
                        "estimator to compare per-choice importance with.")] = None,
     pool: Annotated[int, typer.Option("--pool", help="Candidate units per stage by each score.")] = 256,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the context networks.")] = 0,
-    verify: VerifyOpt = 0,
-    verify_with: VerifyWithOpt = None,
-    min_distance: MinDistanceOpt = None,
-    run: VerifyRunOpt = None,
-    supernet: VerifySupernetOpt = None,
-    data: VerifyDataOpt = None,
-    data_dir: VerifyDataDirOpt = None,
-    verify_images: VerifyImagesOpt = DEFAULT_VERIFY_IMAGES,
-    calibration_images: CalibrationOpt = DEFAULT_CALIBRATION_IMAGES,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")] = False,
+    *,
+    opts: VerifyOptions,
 ) -> None:
     """Build the best network from top-scored units under budgets, and a reduced top-K search space."""
     from binas.autobuild import build_architecture, load_autobuild
@@ -64,7 +58,6 @@ def autobuild(
 
     if pool < 1:
         raise AutoBuildError(f"--pool must be at least 1, got {pool}")
-    opts = VerifyOptions(verify, verify_with, run, supernet, data, data_dir, verify_images, calibration_images, seed)
     sp = _space_for(estimator, space)
     predictor = load_autobuild(estimator, sp)
     tables = [load_lut(p, sp) for p in lut or []]
@@ -77,8 +70,7 @@ def autobuild(
     summary = write_outputs(predictor, result, out, tables, forms, other,
                             {"estimator": str(estimator), "top_k": top_k, "seed": seed})
     if opts.enabled:
-        summary["verify"] = _verify_built(result, sp, tables, budgets, opts, min_distance_for(min_distance, opts.k),
-                                          out)
+        summary["verify"] = _verify_built(result, sp, tables, budgets, opts, opts.distance(opts.k), out)
     if json_out:
         print_json(summary)
         return
@@ -89,6 +81,7 @@ def _verify_built(result: Any, space: SearchSpace, tables: list, budgets: dict[s
                   distance: int, out: Path) -> dict:
     """Re-score the best distinct built networks; write the best verified one to ``OUT/verified.json``."""
     from binas.codec import arch_to_json
+    from binas.errors import SpaceError
     from binas.io import atomic_write_json
     from binas.search.milp import position_distance
     from binas.search.verify import diversified, verify_candidates

@@ -1,8 +1,11 @@
 """Shared CLI plumbing: the consoles, JSON output and the one place errors become exit codes.
 
 Exit codes (docs/reliability.md): 0 success (also "this run is already complete"); 1 the machine
-failed us (disk full, out of memory); 2 bad input of any kind (one sentence on stderr); 3 the
-``bcfw-reference`` solver broke its budget; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+failed us (disk full, out of memory); 2 bad input data or values (one sentence on stderr); 3 the
+``bcfw-reference`` solver broke its budget; 64 a usage error: unknown option, missing option, a value
+of the wrong type or not among the choices (EX_USAGE of sysexits.h; one sentence on stderr);
+130 interrupted (Ctrl-C); 143 terminated (SIGTERM).
+This module is imported by ``binas --help``: it imports nothing heavier than Typer and Rich.
 Both consoles have Rich markup off: text from files and the command line is printed verbatim
 (``[...]`` is never taken for a style); styles are given with ``style=`` only.
 """
@@ -13,27 +16,28 @@ import functools
 import inspect
 import json
 import signal
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Callable, NoReturn, Optional, TypeVar
 
 import typer
 import typer.core
 from rich.text import Text
 
+from binas.cli.choices import Device
 from binas.console import err_console, out_console
 from binas.errors import BinasError
-from binas.io import claim_outputs
 
-__all__ = ["BinasGroup", "DeviceOpt", "EXIT_BAD_INPUT", "EXIT_FAILURE", "WorkersOpt", "claim_outputs", "claims",
+__all__ = ["BinasGroup", "DeviceOpt", "EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_USAGE", "WorkersOpt", "claims",
            "err_console", "out_console", "parse_max", "print_error", "print_json", "print_warning"]
 
 # Options shared by every command that computes on images (one runtime, one data layer).
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when available) | cpu | cuda; under torchrun "
-                      "each rank uses GPU LOCAL_RANK.")]
+DeviceOpt = Annotated[Device, typer.Option("--device", help="auto: CUDA when available; under torchrun each rank "
+                      "uses GPU LOCAL_RANK.")]
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Loader worker processes for image folders "
                        "(default: CPUs per local rank, at most 8).", min=0)]
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+EXIT_USAGE = 64
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 F = TypeVar("F", bound=Callable[..., Any])
@@ -68,6 +72,8 @@ def claims(files: tuple[str, ...] = (), dirs: tuple[str, ...] = ()) -> Callable[
 
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
+            from binas.io import claim_outputs
+
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             with claim_outputs({option(n): bound.arguments[n] for n in files},
@@ -79,12 +85,33 @@ def claims(files: tuple[str, ...] = (), dirs: tuple[str, ...] = ()) -> Callable[
     return wrap
 
 
+# Click's UsageError (unknown or missing option, a value of the wrong type or not a choice): the base class of
+# BadParameter, found this way because recent Typer versions vendor Click instead of depending on it.
+UsageError: type[Exception] = typer.BadParameter.__bases__[0]
+
+
+def _usage_error(exc: Any) -> NoReturn:
+    """Exit ``EXIT_USAGE`` with Click's message as one ``error:`` sentence (a bare group still shows its help)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":  # Typer has printed the help already
+        raise typer.Exit(code=EXIT_USAGE) from None
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    print_error(f"{exc.format_message()}{hint}")
+    raise typer.Exit(code=EXIT_USAGE) from None
+
+
 def _terminated(signum: int, frame: Any) -> None:
     raise SystemExit(EXIT_TERMINATED)  # unwinds: temporary files are removed, locks released
 
 
 class BinasGroup(typer.core.TyperGroup):
     """Top-level command group: one place where failures become one line on stderr and an exit code."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:  # the top-level options are parsed here; every subcommand's, inside ``invoke``
+            return super().make_context(info_name, args, parent, **extra)
+        except UsageError as exc:
+            _usage_error(exc)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -93,6 +120,8 @@ class BinasGroup(typer.core.TyperGroup):
             previous = None
         try:
             return super().invoke(ctx)
+        except UsageError as exc:
+            _usage_error(exc)
         except BinasError as exc:
             print_error(exc)
             raise typer.Exit(code=EXIT_BAD_INPUT) from None

@@ -10,11 +10,11 @@ import typer
 
 from binas.cli.common import claims, err_console, out_console, print_json
 from binas.errors import BinasError
-from binas.io import load_yaml, read_text
 
 
 def _config(path: Path | None, **overrides: Any):
     from binas.demo import DemoConfig, check_demo_config
+    from binas.io import load_yaml, read_text
 
     values: dict[str, Any] = {}
     if path is not None:

@@ -7,12 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from binas.cli.common import DeviceOpt, WorkersOpt, claim_outputs, claims, out_console, print_json
-from binas.codec import load_architecture
-from binas.resources.lut import load_lut
-from binas.search.problem import format_amount
+from binas.cli.choices import Device
+from binas.cli.common import DeviceOpt, WorkersOpt, claims, out_console, print_json
 
-# torch-heavy modules are imported inside the commands so that `binas --help` starts fast
+# torch and the model code are imported inside the commands (``binas --help`` stays fast)
 
 RunOption = Annotated[Path, typer.Option("--run", help="Supernet training run directory (or its .safetensors).")]
 ArchOption = Annotated[str, typer.Option("--arch", help="timm arch-def string or binas.arch/1 JSON file.")]
@@ -45,7 +43,7 @@ def export(
     onnx: Annotated[bool, typer.Option("--onnx", help="Also write model.onnx, verified with ONNX Runtime.")] = False,
     data: DataOption = None,
     data_dir: DataDirOption = None,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = Device.auto,
     workers: WorkersOpt = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -53,6 +51,7 @@ def export(
     (the BN re-estimation is shared out over the ranks, rank 0 writes)."""
     import torch
 
+    from binas.codec import load_architecture
     from binas.export import export_onnx, recalibrate_bn, save_model
     from binas.nn.supernet import extract_child, load_supernet
     from binas.runtime import open_runtime
@@ -63,7 +62,7 @@ def export(
     child = extract_child(supernet, architecture).eval()
     del supernet
     used = 0
-    with open_runtime(device) as rt:
+    with open_runtime(device.value) as rt:
         if recalibrate_bn_images:
             data, data_dir = resolve_data(data, data_dir, run)
             child.to(rt.device, memory_format=rt.memory_format)
@@ -110,11 +109,13 @@ def finetune(
                                 "checkpoint every N steps [100].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint in --out (with the same "
                       "settings; any changed one is refused).")] = False,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = Device.auto,
     workers: WorkersOpt = None,
     json_out: JsonOption = False,
 ) -> None:
     """Fine-tune ARCH (weights from the supernet) with KD from the heaviest network; torchrun-able."""
+    from binas.codec import load_architecture
+    from binas.io import claim_outputs
     from binas.nn.supernet import load_supernet
     from binas.runtime import open_runtime
     from binas.train.config import load_dataclass, resolve_data
@@ -130,7 +131,7 @@ def finetune(
                          max_steps=max_steps, batch_size=batch_size, lr=lr, kd_weight=kd_weight, ema_decay=ema_decay,
                          train_subset=train_subset, augment=augment, seed=seed, checkpoint_every=checkpoint_every,
                          workers=workers)
-    with claim_outputs(dirs={"--out": out}), open_runtime(device) as rt:
+    with claim_outputs(dirs={"--out": out}), open_runtime(device.value) as rt:
         result = run_finetune(run, architecture, out, cfg, resume=resume, progress=not json_out, rt=rt)
         if not rt.is_main:
             return
@@ -164,7 +165,7 @@ def evaluate(
     limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N test images.", min=1)] = None,
     repeats: Annotated[int, typer.Option(help="Timed rounds for the latency.", min=1)] = 30,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass (per process).", min=1)] = 100,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = Device.auto,
     workers: WorkersOpt = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -175,7 +176,9 @@ def evaluate(
     from binas.evaluate import measure_latency, timing_settings, topk_accuracy
     from binas.export import load_model
     from binas.loaders import DataSpec, open_split
+    from binas.resources.lut import load_lut
     from binas.runtime import open_runtime
+    from binas.search.problem import format_amount
     from binas.train.config import resolve_data
 
     loaded = load_model(model)
@@ -188,7 +191,7 @@ def evaluate(
             source_run = None
         data, data_dir = resolve_data(None, data_dir, source_run)
     test = open_split(DataSpec.for_space(data, data_dir, space, workers), "test")
-    with open_runtime(device) as rt:
+    with open_runtime(device.value) as rt:
         result = topk_accuracy(loaded.model, test, batch_size=batch_size, limit=limit, rt=rt, workers=workers)
         if not rt.is_main:
             return

@@ -6,18 +6,13 @@ import contextlib
 from pathlib import Path
 from typing import Annotated, Callable, Iterator, Optional
 
-import numpy as np
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from binas.cli.choices import Convention, Device, Method, PredictorKind, Split
 from binas.cli.common import DeviceOpt, WorkersOpt, claims, err_console, out_console, print_json
 from binas.errors import BinasError, DataError
-from binas.estimator.contributions import CONVENTIONS
-from binas.estimator.measure import BuildConfig, partial_path
-from binas.estimator.predictors import PREDICTORS
-from binas.io import read_format
-from binas.resume import ResumeError
-from binas.space import load_space, space_named_in
+
+# torch, the estimators and the plots are imported inside the commands (``binas --help`` stays fast)
 
 app = typer.Typer(help="Accuracy estimators: build the contributions estimator, sample, fit, evaluate.",
                   no_args_is_help=True)
@@ -39,6 +34,8 @@ def _progress(label: str, quiet: bool) -> Iterator[Callable[[int, int], None]]:
     if quiet:
         yield lambda done, total: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task(label, total=None)
@@ -60,11 +57,11 @@ def build(
     out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1).")],
     run: RunOpt = None, supernet: SupernetOpt = None, data: DataOpt = None, data_dir: DataDirOpt = None,
     images: Annotated[int, typer.Option("--images", help="Held-out images per measurement.")] = 500,
-    convention: Annotated[str, typer.Option("--convention", help="Da convention: reference (A^a - A0) or "
-                          "conditional (A^a - A^b at the pinned depth).")] = "reference",
-    method: Annotated[str, typer.Option("--method", help="differences (the paper: contributions are "
+    convention: Annotated[Convention, typer.Option("--convention", help="Da convention: reference (A^a - A0) or "
+                          "conditional (A^a - A^b at the pinned depth).")] = Convention.reference,
+    method: Annotated[Method, typer.Option("--method", help="differences (the paper: contributions are "
                       "differences of measured accuracies) or regression (least squares on every per-image "
-                      "outcome of the same measurements; lower variance).")] = "differences",
+                      "outcome of the same measurements; lower variance).")] = Method.differences,
     crn: Annotated[Optional[bool], typer.Option("--crn/--no-crn", help="Common random numbers: every measurement "
                    "sees the same images and per-image random subnets (default: on for differences, off "
                    "for regression).")] = None,
@@ -72,21 +69,20 @@ def build(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass (per-image subnets: "
                           "larger batches group more images per choice and run faster).")] = 2000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a killed build from OUT.partial.json.")] = False,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = Device.auto,
     workers: WorkersOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Measure the 1 + #alpha + #beta accuracy contributions on the supernet (docs/estimator.md); torchrun-able."""
-    from binas.estimator.pipeline import METHODS, build_estimator, resolve_source
+    from binas.estimator.measure import BuildConfig, partial_path
+    from binas.estimator.pipeline import build_estimator, resolve_source
     from binas.resources.timing import kept_allocator
+    from binas.resume import ResumeError
     from binas.runtime import open_runtime, torchrun_rank_world
 
-    if convention not in CONVENTIONS:
-        raise BinasError(f"--convention must be one of {', '.join(CONVENTIONS)}, not {convention!r}")
+    convention, method, device = convention.value, method.value, device.value
     if batch_size < 1:
         raise BinasError(f"--batch-size must be at least 1, got {batch_size}")
-    if method not in METHODS:
-        raise BinasError(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     crn = method == "differences" if crn is None else crn
     rank, world = torchrun_rank_world()  # under torchrun every rank measures a share; rank 0 writes and reports
     if resume and not partial_path(out, rank, world).exists():
@@ -129,16 +125,18 @@ def sample(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random subnets.")] = 0,
     images: Annotated[Optional[int], typer.Option("--images", help="Use only the first N images of the split "
                       "(default: all).")] = None,
-    split: Annotated[str, typer.Option("--split", help="heldout (training data the supernet never saw; what "
-                     "the estimator measures on) or test (an independent ground truth).")] = "heldout",
+    split: Annotated[Split, typer.Option("--split", help="heldout (training data the supernet never saw; what "
+                     "the estimator measures on) or test (an independent ground truth).")] = Split.heldout,
     lut: Annotated[Optional[list[str]], typer.Option("--lut", help="LUT file(s) whose resource to add "
                    "(repeatable).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.", min=1)] = 128,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = Device.auto,
     workers: WorkersOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """One-shot accuracy of N random subnets on the held-out (or test) split, one JSON line each; torchrun-able."""
+    import numpy as np
+
     from binas.estimator.pipeline import heldout_images, resolve_source, sample_subnets
     from binas.estimator.samples import write_samples
     from binas.nn.supernet import load_supernet
@@ -146,8 +144,7 @@ def sample(
     from binas.resources.timing import kept_allocator
     from binas.runtime import open_runtime
 
-    if split not in ("heldout", "test"):
-        raise BinasError(f"--split must be heldout or test, not {split!r}")
+    split, device = split.value, device.value
     if images is not None and images < 1:
         raise DataError(f"--images must be at least 1, got {images}")
     source, data_name = resolve_source(run, supernet, data)
@@ -180,7 +177,8 @@ def sample(
 def fit(
     space: Annotated[str, typer.Option("--space", "-s", help="Space name or YAML file.")],
     samples: Annotated[Path, typer.Option("--samples", help="Measured architectures (JSONL).")],
-    kind: Annotated[str, typer.Option("--kind", help=f"Predictor: {', '.join(PREDICTORS)}.")],
+    kind: Annotated[PredictorKind, typer.Option("--kind", help="Predictor (linear, bilinear, auto and ensemble "
+                    "are bilinear forms, searchable exactly).")],
     out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1).")],
     ridge: Annotated[Optional[float], typer.Option("--ridge", help="Ridge strength for linear/bilinear/"
                      "quadratic (default: chosen by leave-one-out).")] = None,
@@ -198,9 +196,9 @@ def fit(
     from binas.estimator.pipeline import eval_samples, fit_samples
     from binas.estimator.samples import read_samples
     from binas.estimator.store import save_predictor
+    from binas.space import load_space
 
-    if kind not in PREDICTORS:
-        raise BinasError(f"--kind must be one of {', '.join(PREDICTORS)}, not {kind!r}")
+    kind = kind.value
     if ridge is not None and not ridge > 0:
         raise BinasError(f"--ridge must be a positive number, got {ridge}")
     sp = load_space(space)
@@ -237,6 +235,8 @@ def shrink(
     """Shrink every measured contribution by its standard error (empirical Bayes), same formulas after."""
     from binas.estimator.eb_shrink import shrink_contributions
     from binas.estimator.form import load_estimator
+    from binas.io import read_format
+    from binas.space import load_space
 
     sp = load_space(space or str(read_format(estimator, "binas.estimator/1", "estimator file").get("space", "")))
     form, summary = shrink_contributions(load_estimator(estimator, sp), sp)
@@ -265,6 +265,8 @@ def evaluate(
     from binas.estimator.plots import scatter_plot
     from binas.estimator.samples import read_samples
     from binas.estimator.store import load_predictor
+    from binas.io import read_format
+    from binas.space import load_space, space_named_in
 
     header = read_format(estimator, "binas.estimator/1", "estimator file")
     sp = load_space(space) if space else space_named_in(header.get("space"), f"estimator file {estimator}")

@@ -8,13 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from binas.cli.common import claims, out_console, print_json
-from binas.estimator.form import load_estimator
-from binas.io import read_format
-from binas.report import write_insights
-from binas.resources.lut import load_lut
-from binas.search.pareto import pareto_front
-from binas.search.problem import build_problem
-from binas.space import load_space, space_named_in
 
 
 @claims(dirs=('out',))
@@ -28,6 +21,14 @@ def insights(
     json_out: Annotated[bool, typer.Option("--json", help="Print the written paths and summary as JSON.")] = False,
 ) -> None:
     """Plot and summarise which design decisions buy accuracy where (and per resource unit)."""
+    from binas.estimator.form import load_estimator
+    from binas.io import read_format
+    from binas.report import write_insights
+    from binas.resources.lut import load_lut
+    from binas.search.pareto import pareto_front
+    from binas.search.problem import build_problem
+    from binas.space import load_space, space_named_in
+
     sp = load_space(space) if space else space_named_in(
         read_format(estimator, "binas.estimator/1", "estimator file").get("space"), f"estimator file {estimator}")
     form = load_estimator(estimator, sp)

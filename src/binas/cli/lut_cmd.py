@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from binas.cli.choices import TIME_UNITS, AnalyticResource, Backend, Clock
 from binas.cli.common import claims, err_console, out_console, print_json, print_warning
-from binas.errors import BinasError
-from binas.resources.analytic import ANALYTIC_RESOURCES
-from binas.resources.fidelity import calibrated_lut, plot_fidelity, validate_lut
-from binas.io import read_format
-from binas.resources.lut import LUT_FORMAT, Lut, analytic_lut, load_lut
-from binas.resources.measure import MeasureSettings, measure_lut, partial_path_for
-from binas.resources.onnx_blocks import TIME_UNITS, export_blocks, import_csv
-from binas.resources.timing import BACKENDS
-from binas.space import load_space, space_named_in
+
+if TYPE_CHECKING:
+    from binas.resources.lut import Lut
+
+# the measurement, ONNX and plotting modules are imported inside the commands (``binas --help`` stays fast)
 
 __all__ = ["app"]
 
@@ -36,6 +32,8 @@ def _progress(enabled: bool) -> Iterator[Callable[..., None]]:
     if not enabled:
         yield lambda *args: None
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=False) as bar:
         tasks: dict[str, Any] = {}
@@ -65,20 +63,24 @@ def _print_summary(lut: Lut, path: Path) -> None:
 def measure(
     out: OutOption,
     space: SpaceOption = "mobilenetv3",
-    backend: Annotated[str, typer.Option(help=f"Timing backend: {', '.join(BACKENDS)}.")] = "torch",
+    backend: Annotated[Backend, typer.Option(help="Timing backend.")] = Backend.torch,
     threads: Annotated[int, typer.Option(help="CPU threads (torch.set_num_threads / ORT intra-op).")] = 1,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 1,
     resolution: Annotated[Optional[int], typer.Option(help="Input size in px (default: the space's).")] = None,
     repeats: Annotated[int, typer.Option(help="Timed calls per entry (interleaved rounds).")] = 30,
     warmup: Annotated[int, typer.Option(help="Untimed warm-up calls before each timed call.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the shuffled measurement order.")] = 0,
-    clock: Annotated[str, typer.Option(help="wall: elapsed time; cpu: the measuring thread's CPU time "
-                                            "(ignores other processes on a busy machine; --threads 1).")] = "wall",
+    clock: Annotated[Clock, typer.Option(help="wall: elapsed time; cpu: the measuring thread's CPU time (ignores "
+                                              "other processes on a busy machine; --threads 1).")] = Clock.wall,
     json_out: JsonOption = False,
 ) -> None:
     """Time every block position x choice and the fixed part; resumable (re-run the same command)."""
+    from binas.resources.measure import MeasureSettings, measure_lut, partial_path_for
+    from binas.space import load_space
+
     sp = load_space(space)
-    settings = MeasureSettings(backend, threads, batch_size, resolution, repeats, warmup, seed, clock).check()
+    settings = MeasureSettings(backend.value, threads, batch_size, resolution, repeats, warmup, seed,
+                               clock.value).check()
     partial = partial_path_for(out)
     if partial.exists() and not json_out:
         err_console.print(f"resuming the measurement saved in {partial}")
@@ -97,14 +99,15 @@ def measure(
 def compute(
     out: OutOption,
     space: SpaceOption = "mobilenetv3",
-    resource: Annotated[str, typer.Option(help=f"Analytic resource: {', '.join(ANALYTIC_RESOURCES)}.")] = "params",
+    resource: Annotated[AnalyticResource, typer.Option(help="Analytic resource (measure latency with 'binas lut "
+                        "measure').")] = AnalyticResource.params,
     json_out: JsonOption = False,
 ) -> None:
     """Exact analytic params/MACs LUT: its sum equals the static child's count for every network."""
-    if resource not in ANALYTIC_RESOURCES:
-        raise BinasError(f"--resource {resource!r} cannot be computed: choose one of "
-                         f"{', '.join(ANALYTIC_RESOURCES)} (measure latency with 'binas lut measure')")
-    lut = analytic_lut(load_space(space), resource)
+    from binas.resources.lut import analytic_lut
+    from binas.space import load_space
+
+    lut = analytic_lut(load_space(space), resource.value)
     lut.save(out)
     if json_out:
         print_json(_summary(lut, out))
@@ -128,6 +131,11 @@ def validate(
     json_out: JsonOption = False,
 ) -> None:
     """Time random networks end to end with the LUT's own settings; report predicted vs measured."""
+    from binas.io import read_format
+    from binas.resources.fidelity import calibrated_lut, plot_fidelity, validate_lut
+    from binas.resources.lut import LUT_FORMAT, load_lut
+    from binas.space import load_space, space_named_in
+
     sp = load_space(space) if space else space_named_in(read_format(lut, LUT_FORMAT, "LUT file").get("space"),
                                                         f"LUT file {lut}")
     table = load_lut(lut, sp)
@@ -166,6 +174,9 @@ def export_blocks_cmd(
     json_out: JsonOption = False,
 ) -> None:
     """Write every block position x choice and the fixed part as ONNX, to time on another device."""
+    from binas.resources.onnx_blocks import export_blocks
+    from binas.space import load_space
+
     sp = load_space(space)
     with _progress(not json_out) as progress:
         manifest = export_blocks(sp, out, batch_size, resolution, lambda i, n: progress("export", i, n))
@@ -195,6 +206,9 @@ def import_cmd(
     json_out: JsonOption = False,
 ) -> None:
     """Turn values measured elsewhere (phone latency, energy, memory, FLOPs...) into a LUT."""
+    from binas.resources.onnx_blocks import import_csv
+    from binas.space import load_space
+
     lut = import_csv(load_space(space), csv, unit, device, manifest, resource=resource)
     lut.save(out)
     if json_out:

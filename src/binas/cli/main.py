@@ -15,7 +15,6 @@ app = typer.Typer(
     help="BINAS: hardware-constrained, interpretable neural architecture search.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
 )
 app.command("demo")(demo_cmd.demo)
 app.add_typer(space_cmd.app, name="space")

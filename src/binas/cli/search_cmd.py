@@ -6,25 +6,21 @@ import io
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import numpy as np
 import typer
-from rich.table import Table
 
+from binas.cli.choices import Solver
 from binas.cli.common import claims, err_console, out_console, parse_max, print_error, print_json
-from binas.cli.verify_opts import (DEFAULT_CALIBRATION_IMAGES, DEFAULT_VERIFY_IMAGES, CalibrationOpt,
-                                   MinDistanceOpt, VerifyDataDirOpt, VerifyDataOpt, VerifyImagesOpt, VerifyOpt,
-                                   VerifyOptions, VerifyRunOpt, VerifySupernetOpt, VerifyWithOpt, candidate_json,
-                                   make_verifier, min_distance_for)
-from binas.codec import arch_to_json
-from binas.io import atomic_write_bytes, atomic_write_json
-from binas.search import DEFAULT_SOLVER, SOLVERS, build_problem, pareto_front, run_solver
-from binas.search.inputs import load_any_search_inputs, load_search_inputs
-from binas.search.problem import SearchError, SearchProblem, format_amount
-from binas.search.result import STATUS_BUDGET_EXCEEDED, SearchResult
-from binas.estimator.shrinkage import ensemble_spread_fn
-from binas.space import Architecture
+from binas.cli.verify_opts import VerifyOptions, candidate_json, make_verifier, with_verify_options
+
+if TYPE_CHECKING:
+    from binas.search.problem import SearchProblem
+    from binas.search.result import SearchResult
+    from binas.space import Architecture
+
+# The solvers, estimators and plots are imported inside the commands: ``binas --help`` stays fast and
+# ``binas search`` never imports torch for a bilinear estimator.
 
 __all__ = ["pareto", "search"]
 
@@ -50,6 +46,8 @@ def _budgets(problem: SearchProblem) -> dict[str, dict[str, Any]]:
 
 
 def _result_json(problem: SearchProblem, result: SearchResult, provenance: dict[str, Any]) -> dict[str, Any]:
+    from binas.codec import arch_to_json
+
     predicted = _predicted(result.objective, result.resources)
     obj = {"arch": arch_to_json(problem.space, result.architecture, predicted=predicted, provenance=provenance),
            "predicted": predicted, "units": _units(problem), "budgets": _budgets(problem),
@@ -64,6 +62,8 @@ def _result_json(problem: SearchProblem, result: SearchResult, provenance: dict[
 
 def _show_arch(problem: SearchProblem, arch: Architecture, accuracy: float, resources: dict[str, float],
                label: str = "predicted") -> None:
+    from binas.search.problem import format_amount
+
     for s, (d, blocks) in enumerate(zip(arch.depths, arch.blocks)):
         out_console.print(f"  stage {s + 1}: depth {d}: {' '.join(blocks)}")
     parts = [f"accuracy {accuracy:.6g}"]
@@ -90,6 +90,8 @@ def _pm(value: float | None) -> str:
 
 
 def _show_verified(problem: SearchProblem, report: dict[str, Any]) -> None:
+    from binas.search.problem import format_amount
+
     out_console.print(f"verified the top {len(report['candidates'])} networks (min distance "
                       f"{report['min_distance']}) with {report['verifier']} in {report['seconds']:.3f} s:")
     for i, c in enumerate(report["candidates"]):
@@ -125,6 +127,9 @@ def _verify(problem: SearchProblem, result: SearchResult, verifier: Any, min_dis
 def _search_inputs(estimator: Path, lut: list[Path], space: str | None, samples: Path | None, seed: int,
                    solver: str) -> tuple[Any, Any, Any]:
     """``(inputs, surrogate form or None, predictor verifier of a non-bilinear file or None)``."""
+    from binas.search.inputs import load_any_search_inputs
+    from binas.search.problem import SearchError
+
     inputs = load_any_search_inputs(estimator, lut, space)
     if inputs.score is None or solver != "milp":
         if samples is not None:
@@ -145,33 +150,33 @@ def _search_inputs(estimator: Path, lut: list[Path], space: str | None, samples:
 
 
 @claims(files=('out',))
+@with_verify_options
 def search(
     estimator: EstimatorOpt,
     lut: Annotated[Optional[list[Path]], typer.Option("--lut", "-l", help="binas.lut/1 file (repeatable; one "
                    "per resource).")] = None,
     max_: Annotated[Optional[list[str]], typer.Option("--max", help="Budget NAME=VALUE in the LUT's unit, "
                     "e.g. latency=25 (repeatable; NAME is a LUT's resource).")] = None,
-    solver: Annotated[str, typer.Option("--solver", help=f"One of: {', '.join(SOLVERS)}.")] = DEFAULT_SOLVER,
+    solver: Annotated[Solver, typer.Option("--solver", help="milp: exact; bcfw, bcfw-reference, evolution, random: "
+                      "heuristics.")] = Solver.milp,
     top_k: Annotated[int, typer.Option("--top-k", help="The K best distinct networks (milp only).")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the randomised solvers.")] = 0,
     space: SpaceOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the network as binas.arch/1 JSON.")] = None,
-    verify: VerifyOpt = 0,
-    verify_with: VerifyWithOpt = None,
-    min_distance: MinDistanceOpt = None,
-    run: VerifyRunOpt = None,
-    supernet: VerifySupernetOpt = None,
-    data: VerifyDataOpt = None,
-    data_dir: VerifyDataDirOpt = None,
-    verify_images: VerifyImagesOpt = DEFAULT_VERIFY_IMAGES,
-    calibration_images: CalibrationOpt = DEFAULT_CALIBRATION_IMAGES,
     samples: Annotated[Optional[Path], typer.Option("--samples", help="Measured samples (JSONL) to fit the "
                        "bilinear surrogate of a non-bilinear predictor on (default: distil it).")] = None,
     json_out: JsonOpt = False,
+    *,
+    opts: VerifyOptions,
 ) -> None:
     """Find the most accurate network within every --max budget (exact MILP by default)."""
+    from binas.estimator.shrinkage import ensemble_spread_fn
+    from binas.search import build_problem, run_solver
+    from binas.search.problem import SearchError
+    from binas.search.result import STATUS_BUDGET_EXCEEDED
+
+    solver = solver.value
     budgets = parse_max(max_)
-    opts = VerifyOptions(verify, verify_with, run, supernet, data, data_dir, verify_images, calibration_images, seed)
     inputs, surrogate, own = _search_inputs(estimator, lut or [], space, samples, seed, solver)
     form = surrogate if surrogate is not None else inputs.form
     problem = build_problem(inputs.space, form, inputs.luts, budgets)
@@ -179,7 +184,7 @@ def search(
     k = opts.k if opts.enabled else (SURROGATE_TOP_K if own is not None else top_k)  # default K for predictors
     if verifier is not None and top_k > 1 and not opts.enabled:
         k = top_k
-    distance = min_distance_for(min_distance, k if verifier is not None else 1)
+    distance = opts.distance(k if verifier is not None else 1)
     if verifier is not None and solver != "milp":
         raise SearchError(f"--verify needs --solver milp (the exact top-K); {solver} returns one network")
     if not json_out:
@@ -215,6 +220,8 @@ def search(
                     "or bcfw)")
         raise typer.Exit(code=EXIT_BUDGET_EXCEEDED)
     if out is not None:
+        from binas.io import atomic_write_json
+
         atomic_write_json(out, obj["arch"])
         if not json_out:
             err_console.print(f"wrote {out}")
@@ -222,6 +229,7 @@ def search(
 
 def _plot(path: Path, resource: str, unit: str, values: list[float], accuracy: list[float]) -> None:
     from binas.figures import new_figure
+    from binas.io import atomic_write_bytes
 
     fig, ax = new_figure(figsize=(6, 4))
     ax.step(values, accuracy, where="post", color="tab:blue")
@@ -238,6 +246,11 @@ def _plot(path: Path, resource: str, unit: str, values: list[float], accuracy: l
 def _verify_front(problem: SearchProblem, front: Any, opts: VerifyOptions, distance: int, points: int,
                   spread: Any) -> list[dict[str, Any]]:
     """At ``points`` front networks (evenly spaced), verify the exact top-K under that network's resource."""
+    import numpy as np
+
+    from binas.search import build_problem, run_solver
+    from binas.search.problem import SearchError
+
     if points < 1:
         raise SearchError(f"--points must be at least 1, got {points}")
     verifier = make_verifier(opts, problem.space)
@@ -257,28 +270,30 @@ def _verify_front(problem: SearchProblem, front: Any, opts: VerifyOptions, dista
 
 
 @claims(files=('out', 'plot'))
+@with_verify_options
 def pareto(
     estimator: EstimatorOpt,
     lut: Annotated[Path, typer.Option("--lut", "-l", help="binas.lut/1 file of the resource on the x axis.")],
     space: SpaceOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the front as JSON.")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG plot of the front.")] = None,
-    verify: VerifyOpt = 0,
-    verify_with: VerifyWithOpt = None,
-    min_distance: MinDistanceOpt = None,
     points: Annotated[int, typer.Option("--points", help="With --verify: front networks (evenly spaced) whose "
                       "resource is used as a budget for a verified top-K search.")] = 10,
-    run: VerifyRunOpt = None,
-    supernet: VerifySupernetOpt = None,
-    data: VerifyDataOpt = None,
-    data_dir: VerifyDataDirOpt = None,
-    verify_images: VerifyImagesOpt = DEFAULT_VERIFY_IMAGES,
-    calibration_images: CalibrationOpt = DEFAULT_CALIBRATION_IMAGES,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the verification images.")] = 0,
     json_out: JsonOpt = False,
+    *,
+    opts: VerifyOptions,
 ) -> None:
     """Exact accuracy-vs-resource Pareto front of the whole space (answers every budget at once)."""
-    opts = VerifyOptions(verify, verify_with, run, supernet, data, data_dir, verify_images, calibration_images, seed)
+    from rich.table import Table
+
+    from binas.codec import arch_to_json
+    from binas.estimator.shrinkage import ensemble_spread_fn
+    from binas.io import atomic_write_json
+    from binas.search import build_problem, pareto_front
+    from binas.search.inputs import load_search_inputs
+    from binas.search.problem import format_amount
+
     sp, form, luts = load_search_inputs(estimator, [lut], space)
     problem = build_problem(sp, form, luts)
     front = pareto_front(problem)
@@ -287,7 +302,7 @@ def pareto(
                    for v, a, arch in zip(front.values, front.accuracy, front.architectures)]
     obj: dict[str, Any] = {"resource": name, "unit": front.unit, "front": points_json, "seconds": front.seconds}
     if opts.enabled:
-        obj["verified"] = _verify_front(problem, front, opts, min_distance_for(min_distance, opts.k), points,
+        obj["verified"] = _verify_front(problem, front, opts, opts.distance(opts.k), points,
                                         ensemble_spread_fn(form, sp))
     if out is not None:
         atomic_write_json(out, obj)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from binas.cli.common import out_console, print_json
-from binas.codec import format_timm
-from binas.resources.analytic import network_cost
-from binas.space import SearchSpace, builtin_spaces, load_space
+
+if TYPE_CHECKING:
+    from binas.space import SearchSpace
 
 app = typer.Typer(help="Inspect search spaces (built-in names or YAML files).", no_args_is_help=True)
 
@@ -19,6 +18,8 @@ SpaceOption = Annotated[str, typer.Option("--space", "-s", help="Built-in space 
 
 def space_summary(space: SearchSpace) -> dict[str, Any]:
     """The ``space show --json`` object."""
+    from binas.codec import format_timm
+    from binas.resources.analytic import network_cost
 
     def extreme(arch: Any) -> dict[str, Any]:
         return {**network_cost(space, arch), "timm": format_timm(space, arch)}
@@ -49,6 +50,10 @@ def show(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Show a space's stages, choices, depth options, variable counts and extreme networks."""
+    from rich.table import Table
+
+    from binas.space import load_space
+
     summary = space_summary(load_space(space))
     if json_out:
         print_json(summary)
@@ -73,8 +78,24 @@ def show(
         out_console.print(f"{key}: {e['params']:,} params, {e['macs']:,} MACs\n  {e['timm']}")
 
 
+def list_entry(space: SearchSpace) -> dict[str, Any]:
+    """One built-in space in ``space list --json``: what identifies it and how large it is."""
+    return {"name": space.name, "space_hash": space.space_hash, "input_size": space.input_size,
+            "in_channels": space.in_channels, "num_classes": space.num_classes, "stages": len(space.stages),
+            "positions": sum(len(st.positions) for st in space.stages), "choices": space.num_alpha,
+            "depth_options": space.num_beta, "size": space.size}
+
+
 @app.command("list")
-def list_spaces() -> None:
+def list_spaces(
+    json_out: Annotated[bool, typer.Option("--json", help="Print each space's name, hash, input, number of "
+                        "stages, block positions, choices and networks as JSON.")] = False,
+) -> None:
     """List the built-in spaces."""
+    from binas.space import builtin_spaces, load_space
+
+    if json_out:
+        print_json([list_entry(load_space(name)) for name in builtin_spaces()])
+        return
     for name in builtin_spaces():
         typer.echo(name)

@@ -6,11 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-import yaml
 
-from binas.cli.common import claim_outputs, err_console, out_console, print_json
-from binas.train import load_config, train_supernet
-from binas.train.dist import is_main_process
+from binas.cli.choices import Device, Sampling, Stage
+from binas.cli.common import err_console, out_console, print_json
 
 app = typer.Typer(help="Train the weight-sharing supernet.", no_args_is_help=True)
 
@@ -26,8 +24,9 @@ def train(
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Cap on optimizer steps per stage.")] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Images per step per process.")] = None,
     lr: Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate.")] = None,
-    stage: Annotated[Optional[str], typer.Option("--stage", help="heaviest | supernet | both.")] = None,
-    sampling: Annotated[Optional[str], typer.Option("--sampling", help="Stage B: per-image | per-batch.")] = None,
+    stage: Annotated[Optional[Stage], typer.Option("--stage", help="Stage A (heaviest), B (supernet) or both.")] = None,
+    sampling: Annotated[Optional[Sampling], typer.Option("--sampling", help="Stage B: one random subnet per image or "
+                        "per batch.")] = None,
     train_subset: Annotated[Optional[int], typer.Option("--train-subset", help="Train on this many images.")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option("--checkpoint-every",
                                 help="Write the resumable checkpoint every N steps.")] = None,
@@ -36,17 +35,26 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Training config YAML "
                       "(keys: the TrainConfig fields; CLI options override it).")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed.")] = None,
-    device: Annotated[Optional[str], typer.Option("--device", help="auto (CUDA when available) | cpu | cuda; under "
-                      "torchrun each rank uses GPU LOCAL_RANK.")] = None,
+    device: Annotated[Optional[Device], typer.Option("--device", help="auto: CUDA when available; under torchrun "
+                      "each rank uses GPU LOCAL_RANK.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", help="Loader worker processes for image folders "
                        "(default: CPUs per local rank, at most 8).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train a supernet: stage A (heaviest network), then stage B (uniform sampling + distillation)."""
+    import yaml
+
+    from binas.io import claim_outputs
+    from binas.train import load_config, train_supernet
+    from binas.train.dist import is_main_process
+
+    def value(choice: Stage | Sampling | Device | None) -> str | None:
+        return None if choice is None else choice.value
+
     overrides = dict(space=space, data=data, out=str(out) if out else None, data_dir=data_dir, epochs=epochs,
-                     max_steps=max_steps, batch_size=batch_size, lr=lr, stage=stage, sampling=sampling,
-                     train_subset=train_subset, checkpoint_every=checkpoint_every, seed=seed,
-                     device=device, workers=workers)
+                     max_steps=max_steps, batch_size=batch_size, lr=lr, stage=value(stage),
+                     sampling=value(sampling), train_subset=train_subset, checkpoint_every=checkpoint_every,
+                     seed=seed, device=value(device), workers=workers)
     base = config
     if resume and base is None and out is not None and (out / "config.yaml").is_file():
         base = out / "config.yaml"

@@ -1,67 +1,105 @@
-"""The ``--verify K`` options shared by ``binas search`` and ``binas pareto``, and their verifier."""
+"""The ``--verify K`` options shared by ``binas search``, ``binas pareto`` and ``binas autobuild``, and their
+verifier."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, TypeVar
 
 import typer
 
 from binas.errors import BinasError
-from binas.space import SearchSpace
 
-__all__ = ["VerifyOptions", "candidate_json", "make_verifier", "min_distance_for"]
+if TYPE_CHECKING:
+    from binas.space import SearchSpace
 
-VerifyOpt = Annotated[int, typer.Option("--verify", help="Re-score the exact top-K networks (diversified, see "
-                      "--min-distance) with --verify-with or the supernet (--run/--supernet) and return the best "
-                      "verified one (0: off).")]
-VerifyWithOpt = Annotated[Optional[Path], typer.Option("--verify-with", help="Predictor file (any kind 'binas "
-                          "estimator fit' writes) used as the second opinion.")]
-MinDistanceOpt = Annotated[Optional[int], typer.Option("--min-distance", help="Top-K networks differ pairwise at "
-                           "this many block positions or more (default 2 with --verify, else 1).")]
-VerifyRunOpt = Annotated[Optional[str], typer.Option("--run", help="Supernet training run: verify by one-shot "
-                         "accuracy with per-candidate BN recalibration.")]
-VerifySupernetOpt = Annotated[Optional[str], typer.Option("--supernet", help="Supernet .safetensors file "
-                              "(instead of --run).")]
-VerifyDataOpt = Annotated[Optional[str], typer.Option("--data", help="Data set of the supernet (default: the "
-                          "run's config).")]
-VerifyDataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are.")]
-VerifyImagesOpt = Annotated[int, typer.Option("--verify-images", help="Held-out images, the same for every "
-                            "candidate.")]
-CalibrationOpt = Annotated[int, typer.Option("--calibration-images", help="Training images to recompute each "
-                           "candidate's BN statistics on (0: keep the supernet's).")]
+__all__ = ["VerifyOptions", "candidate_json", "make_verifier", "with_verify_options"]
 
-DEFAULT_VERIFY_IMAGES = 2000
-DEFAULT_CALIBRATION_IMAGES = 500
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def min_distance_for(min_distance: int | None, verify: int) -> int:
-    """The one place the ``--min-distance`` default lives: 2 when verifying (no one-block variants), else 1."""
-    if min_distance is not None:
-        return min_distance
-    return 2 if verify > 1 else 1
+def _option(name: str, annotation: Any, default: Any) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
 
 
+# The options in the order of VerifyOptions' fields (which add the command's own --seed).
+VERIFY_OPTIONS = (
+    _option("verify", Annotated[int, typer.Option("--verify", help="Re-score the exact top-K networks (diversified, "
+            "see --min-distance) with --verify-with or the supernet (--run/--supernet) and return the best verified "
+            "one (0: off).")], 0),
+    _option("verify_with", Annotated[Optional[Path], typer.Option("--verify-with", help="Predictor file (any kind "
+            "'binas estimator fit' writes) used as the second opinion.")], None),
+    _option("min_distance", Annotated[Optional[int], typer.Option("--min-distance", help="Top-K networks differ "
+            "pairwise at this many block positions or more (default 2 with --verify, else 1).")], None),
+    _option("run", Annotated[Optional[str], typer.Option("--run", help="Supernet training run: verify by one-shot "
+            "accuracy with per-candidate BN recalibration.")], None),
+    _option("supernet", Annotated[Optional[str], typer.Option("--supernet", help="Supernet .safetensors file "
+            "(instead of --run).")], None),
+    _option("data", Annotated[Optional[str], typer.Option("--data", help="Data set of the supernet (default: the "
+            "run's config).")], None),
+    _option("data_dir", Annotated[Optional[str], typer.Option("--data-dir", help="Where the data files are.")], None),
+    _option("verify_images", Annotated[int, typer.Option("--verify-images", help="Held-out images, the same for "
+            "every candidate.")], 2000),
+    _option("calibration_images", Annotated[int, typer.Option("--calibration-images", help="Training images to "
+            "recompute each candidate's BN statistics on (0: keep the supernet's).")], 500),
+)
+
+
+@dataclass(frozen=True)
 class VerifyOptions:
     """The parsed verification options of one command."""
 
-    def __init__(self, k: int, verify_with: Path | None, run: str | None, supernet: str | None, data: str | None,
-                 data_dir: str | None, images: int, calibration_images: int, seed: int) -> None:
-        self.k, self.verify_with, self.run, self.supernet = k, verify_with, run, supernet
-        self.data, self.data_dir, self.images, self.calibration_images = data, data_dir, images, calibration_images
-        self.seed = seed
-        if k < 0:
-            raise BinasError(f"--verify must be 0 (off) or a number of networks, got {k}")
-        judges = (verify_with is not None) + (run is not None or supernet is not None)
-        if k and judges != 1:
+    k: int
+    verify_with: Path | None
+    min_distance: int | None
+    run: str | None
+    supernet: str | None
+    data: str | None
+    data_dir: str | None
+    images: int
+    calibration_images: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.k < 0:
+            raise BinasError(f"--verify must be 0 (off) or a number of networks, got {self.k}")
+        judges = (self.verify_with is not None) + (self.run is not None or self.supernet is not None)
+        if self.k and judges != 1:
             raise BinasError("--verify K needs exactly one second opinion: --verify-with PREDICTOR.json, or "
                              "--run RUN (or --supernet FILE) for a one-shot measurement")
-        if not k and judges:
+        if not self.k and judges:
             raise BinasError("--verify-with / --run / --supernet are used only with --verify K")
 
     @property
     def enabled(self) -> bool:
         return self.k > 0
+
+    def distance(self, k: int) -> int:
+        """The one place the ``--min-distance`` default lives: 2 when verifying K > 1 networks (no one-block
+        variants), else 1."""
+        if self.min_distance is not None:
+            return self.min_distance
+        return 2 if k > 1 else 1
+
+
+def with_verify_options(fn: F) -> F:
+    """Add the ``--verify`` options to a command, just before its ``--json``; the command receives them as one
+    ``opts: VerifyOptions`` argument (seeded by the command's own ``--seed``)."""
+    signature = inspect.signature(fn, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "opts"]
+    at = [p.name for p in own].index("json_out")
+
+    @functools.wraps(fn)
+    def run(**kwargs: Any) -> Any:
+        values = [kwargs.pop(p.name) for p in VERIFY_OPTIONS]
+        return fn(**kwargs, opts=VerifyOptions(*values, seed=kwargs["seed"]))
+
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*own[:at], *VERIFY_OPTIONS, *own[at:]])
+    return run  # type: ignore[return-value]
 
 
 def make_verifier(opts: VerifyOptions, space: SearchSpace) -> Any:

@@ -18,15 +18,20 @@ names every kind (these, the shrinkage forms and AutoBuild's graph model).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import nn
 
 from binas.errors import DataError, NotFittedError
 from binas.estimator.form import BilinearForm
 from binas.space import Architecture, SearchSpace
 from binas.space.encoding import archs_to_onehot as encode_archs
 from binas.space.encoding import present_betas
+
+if TYPE_CHECKING:
+    from torch import nn
+
+# torch is imported by the MLP alone: the closed-form predictors and the search stay numpy-only.
 
 __all__ = ["BilinearPredictor", "LinearPredictor", "MLPPredictor", "QuadraticPredictor", "bilinear_pairs",
            "encode_archs", "ridge_loo", "ridge_loo_error", "with_products"]
@@ -198,6 +203,8 @@ class QuadraticPredictor(_Fitted):
 
 
 def _mlp(n_in: int, hidden: int, layers: int) -> nn.Sequential:
+    from torch import nn
+
     mods: list[nn.Module] = [nn.Linear(n_in, hidden), nn.ReLU()]
     for _ in range(layers):
         mods += [nn.Linear(hidden, hidden), nn.ReLU()]
@@ -224,6 +231,9 @@ class MLPPredictor(_Fitted):
                 "random_state": self.random_state}
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "MLPPredictor":
+        import torch
+        from torch import nn
+
         X, y = _check_xy(X, y, self.space.num_alpha + self.space.num_beta)
         gen = torch.Generator().manual_seed(int(self.random_state))
         torch.manual_seed(int(self.random_state))
@@ -245,6 +255,8 @@ class MLPPredictor(_Fitted):
         return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        import torch
+
         self._require_fit("net_")
         with torch.no_grad():
             out = self.net_(torch.as_tensor(np.asarray(X, dtype=float), dtype=torch.float32)).squeeze(1)

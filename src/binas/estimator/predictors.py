@@ -9,7 +9,6 @@ attributes end in ``_``.
 
 from __future__ import annotations
 
-from binas.autobuild.predictor import AutoBuildPredictor
 from binas.errors import DataError, NotFittedError
 from binas.estimator.models import (BilinearPredictor, LinearPredictor, MLPPredictor, QuadraticPredictor, _Fitted,
                                     bilinear_pairs, encode_archs, ridge_loo, ridge_loo_error)
@@ -19,9 +18,16 @@ from binas.space import SearchSpace
 __all__ = ["BilinearPredictor", "LinearPredictor", "MLPPredictor", "NotFittedError", "PREDICTORS",
            "QuadraticPredictor", "bilinear_pairs", "encode_archs", "make_predictor", "ridge_loo", "ridge_loo_error"]
 
+
+def _autobuild(space: SearchSpace, **params: object) -> _Fitted:
+    """The AutoBuild graph predictor (imported here: it needs torch, the other kinds do not)."""
+    from binas.autobuild.predictor import AutoBuildPredictor
+
+    return AutoBuildPredictor(space, **params)
+
+
 PREDICTORS = {"linear": LinearPredictor, "bilinear": BilinearPredictor, "quadratic": QuadraticPredictor,
-              "mlp": MLPPredictor, "autobuild": AutoBuildPredictor, "auto": AutoPredictor,
-              "ensemble": EnsemblePredictor}
+              "mlp": MLPPredictor, "autobuild": _autobuild, "auto": AutoPredictor, "ensemble": EnsemblePredictor}
 
 
 def make_predictor(kind: str, space: SearchSpace, **params: object) -> _Fitted:
