@@ -45,7 +45,8 @@ FORBIDDEN = {
 # Modules that load without torch, counting everything they import at module level.
 TORCH_FREE = ("binas.errors", "binas.io", "binas.console", "binas.resume", "binas.space", "binas.codec",
               "binas.resources.lut", "binas.resources.analytic", "binas.estimator.form",
-              "binas.estimator.contributions", "binas.search.problem", "binas.search.milp", "binas.search.pareto",
+              "binas.estimator.contributions", "binas.estimator.models", "binas.estimator.shrinkage",
+              "binas.estimator.predictors", "binas.search.surrogate", "binas.search.problem", "binas.search.milp", "binas.search.pareto",
               "binas.search.bcfw", "binas.search.evolution", "binas.search.random_search", "binas.search.inputs",
               "binas.insights")
 NOT_A_LIBRARY = ("binas.cli", "binas.__main__")
