@@ -134,7 +134,7 @@ def supernet_oracle(run: str | None, supernet: str | None, data: str, images: in
 
 # --------------------------------------------------------------------- estimators
 def contributions(space: SearchSpace, measure: Oracle, contexts: int, seed: int):
-    """The DESIGN 3.2 contributions form measured with the oracle on ``contexts`` shared contexts (CRN)."""
+    """The contributions form (docs/estimator.md) measured with the oracle on ``contexts`` shared contexts (CRN)."""
     u = sample_contexts(space, contexts, np.random.default_rng(seed))
     acc, err = {}, {}
     for m in measurement_plan(space):

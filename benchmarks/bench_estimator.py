@@ -1,4 +1,4 @@
-"""Benchmark: ranking quality of the contributions estimator vs fitted predictors (DESIGN 10).
+"""Benchmark: ranking quality of the contributions estimator vs fitted predictors (docs/estimator.md).
 
 On a trained supernet (CPU pipeline: Fashion-MNIST, ``mobilenetv3-tiny``) it measures
 

@@ -1,4 +1,4 @@
-"""Benchmark: measure a full latency LUT and validate it against whole networks (DESIGN 10).
+"""Benchmark: measure a full latency LUT and validate it against whole networks (docs/lut.md).
 
 Default: ``mobilenetv3``, 1 thread, batch 1, 224 px, PyTorch eager and ONNX Runtime. For every
 backend it reports the time to measure the LUT and the fidelity of its sums over random networks

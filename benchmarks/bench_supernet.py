@@ -1,4 +1,4 @@
-"""Supernet training-step cost (DESIGN 10).
+"""Supernet training-step cost (docs/supernet.md).
 
 1. Overhead of weight sharing: a training step (forward, backward, SGD step) of the supernet restricted
    to one architecture vs the static child of that architecture (same batch, same device, same thread

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/make_synthetic.py [--space mobilenetv3] [--seed 0] [--out DIR]
 
 The latency LUT is built from each block's exact MACs (0.12 ms per MMAC), per-layer and SE
-overheads and 8% log-normal noise (see ``binas.search.synthetic``); the estimator follows DESIGN 3.2
+overheads and 8% log-normal noise (see ``binas.search.synthetic``); the estimator follows docs/estimator.md
 (contributions form, conditional convention) with larger blocks and deeper stages gaining accuracy
 with diminishing, noisy returns. Files: latency_lut.json, params_lut.json, estimator.json.
 """

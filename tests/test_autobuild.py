@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from binas.autobuild import AutoBuildPredictor, load_autobuild, save_autobuild
-from binas.autobuild.graph import FEATURES, choice_matrix, encode_graphs, vocab_from_space
+from binas.autobuild.graph import FEATURES, encode_graphs, vocab_from_space
 from binas.autobuild.losses import hard_rank, pairwise_ranking_loss, soft_rank, spearman_loss
 from binas.autobuild.scores import (choice_contributions, enumerate_units, feature_importance, unit_contributions,
                                     unit_norms)
@@ -17,6 +17,7 @@ from binas.errors import FileFormatError
 from binas.estimator.metrics import kendall_tau
 from binas.estimator.predictors import NotFittedError, encode_archs
 from binas.space import Architecture, SearchSpace, load_space, space_from_dict
+from binas.space.encoding import archs_to_codes
 from conftest import ROOT
 
 FAST = {"epochs": 60, "dim": 16, "hidden": 16, "hops": 2}
@@ -192,7 +193,7 @@ def test_feature_importance_and_unit_scores(fitted) -> None:
     assert norms.shape == (84,) and np.isfinite(norms).all() and (norms > 0).all()
     # contributions rank the units like the known truth does (stage 2 = index 1)
     ref = Architecture((2, 1, 1), (("e6k3", "e3k3"), ("e3k3",), ("e6k5se",)))
-    ctx = choice_matrix(space, [ref])
+    ctx = archs_to_codes(space, [ref])
     contrib = unit_contributions(model, table, np.arange(len(table)), ctx)
     true = truth([Architecture((2, int(table.depths[u]), 1), (ref.blocks[0], table.blocks(space, u), ref.blocks[2]))
                   for u in range(len(table))])

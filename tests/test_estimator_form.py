@@ -1,4 +1,4 @@
-"""Contributions estimator maths (DESIGN 3.2): the measurement plan, per-image contexts and the form,
+"""Contributions estimator maths (docs/estimator.md): the measurement plan, per-image contexts and the form,
 checked against exact expectations of a toy accuracy oracle, plus the measurement engine (CRN, resume)."""
 
 from __future__ import annotations

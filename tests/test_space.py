@@ -24,7 +24,7 @@ def test_mobilenetv3_layout_matches_design() -> None:
     assert (space.num_alpha, space.num_beta) == (240, 15)
     assert space.size == 22608**5
     assert math.isclose(space.size, 5.9e21, rel_tol=0.01)
-    # DESIGN 6: alpha index ((s-1)*P + (j-1))*C + c and beta index (s-1)*D + (d - d_min)
+    # docs/spaces.md: alpha index ((s-1)*P + (j-1))*C + c and beta index (s-1)*D + (d - d_min)
     assert space.alpha_index(2, 3, "e6k5se") == (2 * 4 + 3) * 12 + 11
     assert space.alpha_index(0, 0, "e3k3") == 0
     assert space.beta_index(4, 3) == 4 * 3 + 1

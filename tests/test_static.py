@@ -17,7 +17,7 @@ from conftest import EXAMPLE_SPACES, REFERENCE_ARCHS
 
 MBV3 = load_space("mobilenetv3")
 # Parameter counts of timm's MobileNetV3 builder for the same arch-def strings (1000 classes), and
-# the MACs of the published DESIGN anchors (~521 M heaviest, ~137 M smallest).
+# the MACs of the published anchors (~521 M heaviest, ~137 M smallest).
 ANCHORS = {"heaviest": (8_949_984, 520_947_808), "smallest": (3_246_072, 136_826_032)}
 
 

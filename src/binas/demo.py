@@ -29,6 +29,7 @@ import torch
 from binas.baselines import scaled_baseline
 from binas.codec import format_timm, parse_timm
 from binas.data import load_data
+from binas.demo_report import write_report
 from binas.errors import BinasError
 from binas.estimator.form import load_estimator
 from binas.estimator.measure import BuildConfig, evaluate_codes
@@ -38,13 +39,18 @@ from binas.evaluate import topk_accuracy
 from binas.export import load_model
 from binas.io import atomic_write_json, read_json
 from binas.nn.supernet import FINAL_NAME, archs_to_codes, load_supernet
+from binas.pretrained import packaged_path, unpack_supernet
 from binas.resources.lut import Lut, load_lut
 from binas.resources.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, measure_lut
 from binas.resources.timing import CLOCKS, make_backend, timing_rounds
+from binas.resume import check_same_settings, normalized
 from binas.search.milp import solve_milp
 from binas.search.pareto import pareto_front
 from binas.search.problem import build_problem
 from binas.space import Architecture, SearchSpace, load_space
+from binas.train.config import load_config
+from binas.train.finetune import CHECKPOINT, FinetuneConfig, finetune
+from binas.train.loop import CHECKPOINT_NAME, train_supernet
 
 __all__ = ["DemoConfig", "check_demo_config", "random_under_budget", "run_demo"]
 
@@ -83,8 +89,6 @@ class DemoConfig:
 
 
 def _train_config(cfg: DemoConfig, run: Path) -> Any:
-    from binas.train.config import load_config
-
     return load_config(None, space=cfg.space, data=cfg.data, data_dir=cfg.data_dir, out=str(run), seed=cfg.seed,
                        **cfg.supernet)
 
@@ -105,8 +109,6 @@ def check_demo_config(cfg: DemoConfig) -> DemoConfig:
     Raises:
         BinasError: naming the first bad setting.
     """
-    from binas.train.finetune import FinetuneConfig
-
     def whole(name: str, value: Any, least: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise BinasError(f"demo setting {name} must be a whole number >= {least}, got {value!r}")
@@ -148,8 +150,6 @@ def _check_same_demo(cfg: DemoConfig, out: Path) -> None:
     Until its supernet step has finished nothing depends on them yet, so a demo whose first step failed
     (say, a mistyped ``--pretrained``) starts again with the new settings.
     """
-    from binas.resume import check_same_settings, normalized
-
     path = out / "demo_config.json"
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "workers")}
     if path.is_file() and (out / "supernet" / SOURCE_FILE).is_file():
@@ -208,14 +208,10 @@ def _supernet(cfg: DemoConfig, run: Path, quiet: bool) -> None:
     """Train the supernet here (``train``) or unpack the shipped one (``pretrained``) into ``run``."""
     run.mkdir(parents=True, exist_ok=True)
     if cfg.train:
-        from binas.train.loop import CHECKPOINT_NAME, train_supernet
-
         started = time.perf_counter()
         train_supernet(_train_config(cfg, run), resume=(run / CHECKPOINT_NAME).is_file(), progress=not quiet)
         source = {"path": "train", "recipe": dict(cfg.supernet), "train_seconds": round(time.perf_counter() - started)}
     else:
-        from binas.pretrained import packaged_path, unpack_supernet
-
         packed = Path(cfg.pretrained) if cfg.pretrained else packaged_path()
         info = unpack_supernet(packed, run / FINAL_NAME)
         source = {"path": "pretrained", "file": str(packed), **info}
@@ -315,8 +311,6 @@ def _one_shot(run: Path, cfg: DemoConfig, archs: list[Architecture]) -> list[flo
 
 def _train_and_test(job: dict[str, Any]) -> dict[str, Any]:
     """The same training for every compared network, then top-1 on the test split (one process, one thread)."""
-    from binas.train.finetune import CHECKPOINT, FinetuneConfig, finetune
-
     torch.set_num_threads(1)
     out = Path(job["dir"])
     space = load_supernet(job["run"]).space
@@ -393,8 +387,6 @@ def _measure_latency(space: SearchSpace, lut: Lut, nets: list[dict[str, Any]], c
 # --------------------------------------------------------------------------- the whole demo
 def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quiet: bool = False) -> dict[str, Any]:
     """Run (or continue) the whole demo; returns the headline numbers and the paths of every artifact."""
-    from binas.demo_report import write_report
-
     check_demo_config(cfg)
     out = Path(cfg.out)
     space = load_space(cfg.space)

@@ -3,7 +3,8 @@
 The CLI turns every :class:`BinasError` into one red line on stderr and exit code 2.
 """
 
-__all__ = ["BinasError", "SpaceError", "ArchitectureError", "FileFormatError", "DataError"]
+__all__ = ["ArchitectureError", "AutoBuildError", "BinasError", "ConfigError", "DataError", "ExportError",
+           "FileFormatError", "NotFittedError", "OutputError", "ResumeError", "SearchError", "SpaceError"]
 
 
 class BinasError(Exception):
@@ -24,3 +25,31 @@ class FileFormatError(BinasError):
 
 class DataError(BinasError):
     """A dataset is missing or malformed."""
+
+
+class NotFittedError(DataError, AttributeError):
+    """A predictor was used before ``fit``."""
+
+
+class ExportError(BinasError):
+    """ONNX export or its verification failed."""
+
+
+class SearchError(BinasError):
+    """A search request that cannot be answered (unknown resource, infeasible budget, ...)."""
+
+
+class ConfigError(BinasError):
+    """A training configuration value is invalid."""
+
+
+class OutputError(BinasError):
+    """An output path cannot be written (a folder, under a file, not writable, or locked by another run)."""
+
+
+class AutoBuildError(BinasError):
+    """An AutoBuild request that cannot be answered (missing LUT, infeasible budget, ...)."""
+
+
+class ResumeError(BinasError):
+    """A run cannot be resumed: nothing to resume, or a setting differs from the saved run."""

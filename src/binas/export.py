@@ -1,4 +1,4 @@
-"""Export a static child with weights inherited from the supernet (DESIGN 7).
+"""Export a static child with weights inherited from the supernet (docs/supernet.md).
 
 A *model directory* holds ``model.safetensors`` (weights; the space, architecture and provenance in
 its metadata), ``arch.json`` (``binas.arch/1``) and optionally ``model.onnx`` verified against
@@ -19,7 +19,7 @@ import safetensors.torch
 import torch
 
 from binas.codec import arch_to_json, format_timm, parse_timm
-from binas.errors import BinasError, FileFormatError
+from binas.errors import BinasError, ExportError, FileFormatError
 from binas.inference import recalibrate_bn  # noqa: F401  (re-exported: one BN recalibration)
 from binas.io import atomic_write_bytes, atomic_write_json
 from binas.nn.safeload import build_fitting
@@ -32,10 +32,6 @@ __all__ = ["MODEL_FORMAT", "ONNX_TOLERANCE", "ExportError", "export_onnx", "load
 
 MODEL_FORMAT = "binas.model/1"
 ONNX_TOLERANCE = 1e-4
-
-
-class ExportError(BinasError):
-    """ONNX export or its verification failed."""
 
 
 @dataclass(frozen=True)

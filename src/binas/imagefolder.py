@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from binas.data import split_indices
 from binas.errors import DataError
 from binas.transforms import IMAGENET_MEAN, IMAGENET_STD, train_image
 
@@ -164,8 +165,6 @@ def open_folder(root: Path, split: str, channels: int, size: int, seed: int = 0)
 
     The other split's class names are compared too, so a mismatch is refused whichever split is asked for.
     """
-    from binas.data import split_indices
-
     index = scan_folder(root / ("val" if split == "test" else "train"))
     other = class_names(root / ("train" if split == "test" else "val"))  # names only: cheap at ImageNet scale
     check_same_classes(index.classes if split != "test" else other, other if split != "test" else index.classes, root)

@@ -1,4 +1,4 @@
-"""Interpretation of a bilinear accuracy estimator (DESIGN 7): which decisions buy accuracy where.
+"""Interpretation of a bilinear accuracy estimator (docs/estimator.md): which decisions buy accuracy where.
 
 Pure functions turn a :class:`~binas.estimator.form.BilinearForm` (and optionally a LUT) into
 per-decision numbers; :mod:`binas.report` draws and writes them.
@@ -20,6 +20,7 @@ import numpy as np
 from binas.estimator.form import BilinearForm
 from binas.resources.lut import Lut
 from binas.space import SearchSpace
+from binas.space.encoding import present_betas
 
 __all__ = ["MIN_COST_STEP", "Insights", "compute_insights", "summarise"]
 
@@ -60,7 +61,7 @@ def compute_insights(space: SearchSpace, form: BilinearForm, lut: Lut | None = N
         stage_values, stage_costs = [], []
         for j, choices in enumerate(stage.positions):
             rows = np.arange(space.alpha_offsets[s][j], space.alpha_offsets[s][j] + len(choices))
-            present = [b for b, d in zip(betas, stage.depths) if d > j]
+            present = present_betas(space, s, j)
             q = form.Q[np.ix_(rows, present)].mean(axis=1) if present else 0.0
             stage_values.append(form.p_alpha[rows] + q)
             if t is not None:

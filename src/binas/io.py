@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
-from binas.errors import BinasError, FileFormatError
+from binas.errors import FileFormatError, OutputError
 
 __all__ = ["MAX_BINARY_BYTES", "MAX_TEXT_BYTES", "OutputError", "atomic_write_bytes", "atomic_write_json",
            "atomic_write_text", "check_finite", "claim_outputs", "file_digest", "load_yaml", "read_bytes",
@@ -44,10 +44,6 @@ __all__ = ["MAX_BINARY_BYTES", "MAX_TEXT_BYTES", "OutputError", "atomic_write_by
 MAX_TEXT_BYTES = 256 << 20  # JSON, YAML, CSV, JSONL: far above any binas artifact
 MAX_BINARY_BYTES = 16 << 30  # safetensors weights
 _TMP_RE = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
-
-
-class OutputError(BinasError):
-    """An output path cannot be written (a folder, under a file, not writable, or locked by another run)."""
 
 
 # --------------------------------------------------------------------- writing

@@ -10,13 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Mapping
 
-from binas.errors import BinasError
+from binas.errors import ResumeError
 
 __all__ = ["ResumeError", "changed_settings", "check_same_settings", "normalized", "refusal"]
-
-
-class ResumeError(BinasError):
-    """A run cannot be resumed: nothing to resume, or a setting differs from the saved run."""
 
 
 def normalized(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,16 +24,12 @@ import numpy as np
 from binas.autobuild.graph import graphs_from_choices
 from binas.autobuild.predictor import AutoBuildPredictor
 from binas.autobuild.scores import UnitTable, enumerate_units, random_codes, unit_contributions, unit_norms
-from binas.errors import BinasError
+from binas.errors import AutoBuildError
 from binas.resources.lut import Lut, lut_key
 from binas.search.problem import format_amount
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["AutoBuildError", "BuildResult", "StageUnits", "build_architecture", "score_units"]
-
-
-class AutoBuildError(BinasError):
-    """An AutoBuild request that cannot be answered (missing LUT, infeasible budget, ...)."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ category* (:data:`FEATURES`): stage, position, expand_ratio, kernel_size, se, sk
 Edges follow the data flow: each present block feeds the next present block (within a stage and
 from a stage's last present block into the next stage's first). Absent blocks are isolated nodes
 with ``mask = 0``; the model ignores them entirely, so nothing about an absent block can change a
-prediction (DESIGN 3).
+prediction (docs/autobuild.md).
 
 A :class:`GraphVocab` maps feature values to codes. It is stored with a model so the same weights
 can score any space whose stages and choices it covers (e.g. a reduced space).
@@ -22,8 +22,9 @@ import torch
 
 from binas.errors import FileFormatError
 from binas.space import Architecture, Choice, SearchSpace
+from binas.space.encoding import archs_to_codes
 
-__all__ = ["FEATURES", "GraphBatch", "GraphVocab", "choice_matrix", "encode_graphs", "graphs_from_choices",
+__all__ = ["FEATURES", "GraphBatch", "GraphVocab", "encode_graphs", "graphs_from_choices",
            "node_codes", "vocab_from_space"]
 
 # Feature categories, in the column order of GraphBatch.features.
@@ -138,21 +139,9 @@ class GraphBatch:
         return GraphBatch(self.features[idx], self.mask[idx], self.adj[idx])
 
 
-def choice_matrix(space: SearchSpace, archs: Sequence[Architecture]) -> np.ndarray:
-    """``(B, N)`` choice index of every node (-1 for absent blocks); validates every architecture."""
-    offsets = np.cumsum([0] + [st.num_positions for st in space.stages])
-    out = np.full((len(archs), int(offsets[-1])), -1, dtype=np.int64)
-    for b, arch in enumerate(archs):
-        space.validate(arch)
-        for s, blocks in enumerate(arch.blocks):
-            for j, cid in enumerate(blocks):
-                out[b, offsets[s] + j] = space.choice_index(s, j, cid)
-    return out
-
-
 def graphs_from_choices(space: SearchSpace, vocab: GraphVocab, codes: np.ndarray,
                         stage: int | None = None) -> GraphBatch:
-    """Graphs from a ``(B, N)`` choice-index matrix (-1 = absent); vectorised over the batch.
+    """Graphs from ``(B, N)`` codes (:mod:`binas.space.encoding`; -1 = absent); vectorised over the batch.
 
     With ``stage`` given, the nodes are only that stage's positions (``codes`` is ``(B, P_s)``): the
     isolated stage subgraph, i.e. an AutoBuild *unit*.
@@ -179,4 +168,4 @@ def graphs_from_choices(space: SearchSpace, vocab: GraphVocab, codes: np.ndarray
 
 def encode_graphs(space: SearchSpace, vocab: GraphVocab, archs: Sequence[Architecture]) -> GraphBatch:
     """Sequence graphs of ``archs`` (see the module docstring)."""
-    return graphs_from_choices(space, vocab, choice_matrix(space, archs))
+    return graphs_from_choices(space, vocab, archs_to_codes(space, archs))

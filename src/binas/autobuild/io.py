@@ -79,9 +79,7 @@ def load_autobuild(path: str | Path, space: SearchSpace) -> AutoBuildPredictor:
     obj = read_format(path, _FORMAT, "estimator file")
     if not is_autobuild_file(obj):
         raise FileFormatError(f"{where} is a {obj.get('kind')!r} estimator, not an AutoBuild model")
-    if obj.get("space_hash") != space.space_hash:
-        raise FileFormatError(f"{where} was made for space {obj.get('space')!r} (hash {obj.get('space_hash')}), "
-                              f"not for {space.name!r} (hash {space.space_hash})")
+    space.check_made_for(where, obj.get("space"), obj.get("space_hash"))
     weights = _read_weights(path, obj, where)
     config = _config(obj.get("config"), where)
     vocab = GraphVocab.from_json(obj.get("vocab"), where)

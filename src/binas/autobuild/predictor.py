@@ -17,7 +17,7 @@ import torch
 from binas.autobuild.graph import GraphBatch, encode_graphs, vocab_from_space
 from binas.autobuild.losses import spearman_loss
 from binas.autobuild.model import AutoBuildConfig, AutoBuildNet
-from binas.errors import DataError
+from binas.errors import DataError, NotFittedError
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["AutoBuildPredictor"]
@@ -78,8 +78,6 @@ class AutoBuildPredictor:
     # ----------------------------------------------------------------- prediction
     def _require_fit(self) -> None:
         if not hasattr(self, "net_"):
-            from binas.estimator.predictors import NotFittedError
-
             raise NotFittedError("this AutoBuildPredictor is not fitted yet; call fit first")
 
     def graphs(self, archs: Sequence[Architecture]) -> GraphBatch:

@@ -23,9 +23,10 @@ import yaml
 from binas.estimator.form import BilinearForm
 from binas.io import atomic_write_text
 from binas.resources.lut import Lut, lut_key
-from binas.space import Architecture, SearchSpace, space_from_dict
+from binas.space import SearchSpace, space_from_dict
+from binas.space.encoding import is_present
 
-__all__ = ["reduced_space", "restrict_form", "restrict_lut", "space_yaml", "unit_list", "write_space"]
+__all__ = ["reduced_space", "restrict_form", "restrict_lut", "space_yaml", "write_space"]
 
 
 def reduced_space(space: SearchSpace, units: list[list[tuple[int, tuple[str, ...]]]], name: str) -> SearchSpace:
@@ -37,7 +38,7 @@ def reduced_space(space: SearchSpace, units: list[list[tuple[int, tuple[str, ...
         depths = sorted({d for d, _ in stage_units})
         positions = []
         for j in range(depths[-1]):
-            used = {blocks[j] for d, blocks in stage_units if d > j}  # non-empty: a unit has depth max
+            used = {blocks[j] for d, blocks in stage_units if is_present(j, d)}  # non-empty: a unit has depth max
             positions.append([c.id for c in st.positions[j] if c.id in used])
         data["stages"][s].update({"depths": depths, "positions": positions})
     return space_from_dict(data)
@@ -86,8 +87,3 @@ def write_space(path: str | Path, space: SearchSpace, comment: str) -> None:
     """Write ``space`` as YAML atomically."""
     atomic_write_text(path, space_yaml(space, comment))
 
-
-def unit_list(space: SearchSpace, arch: Architecture) -> list[tuple[int, tuple[str, ...]]]:
-    """``arch`` as one ``(depth, choice ids)`` unit per stage."""
-    space.validate(arch)
-    return list(zip(arch.depths, arch.blocks))

@@ -5,7 +5,7 @@
   level (the ranking loss aligns embedding norms with accuracy ranks). ``contribution`` is the mean
   change of the predicted accuracy (points) when a stage of random context networks is replaced by
   the unit, the additive score the builder uses.
-- **Choices**: the BINAS contributions protocol (DESIGN 3.2) run on the model instead of the
+- **Choices**: the BINAS contributions protocol (docs/estimator.md) run on the model instead of the
   supernet, giving ``Da``/``Db`` tables directly comparable with a BINAS contributions estimator.
 - **Features**: per feature category and value, from the feature-embedding MLPs (the value's
   centred embedding projected on the direction in which hop-0 graph embeddings grow) and a
@@ -24,7 +24,8 @@ import torch
 from binas.autobuild.graph import FEATURES, graphs_from_choices
 from binas.autobuild.predictor import AutoBuildPredictor
 from binas.errors import BinasError
-from binas.estimator.contributions import codes_for_contexts, contributions_form, measurement_plan, sample_contexts
+from binas.estimator.contributions import (Measurement, codes_for_contexts, contributions_form, measurement_plan,
+                                          sample_contexts)
 from binas.estimator.form import BilinearForm
 from binas.space import SearchSpace
 
@@ -87,8 +88,6 @@ def unit_norms(predictor: AutoBuildPredictor, table: UnitTable, batch_size: int 
 
 def random_codes(space: SearchSpace, n: int, rng: np.random.Generator) -> np.ndarray:
     """``(n, N)`` choice codes of ``n`` uniformly sampled architectures (-1 = absent)."""
-    from binas.estimator.contributions import Measurement
-
     return codes_for_contexts(space, Measurement("0"), sample_contexts(space, n, rng))
 
 
@@ -111,7 +110,7 @@ def unit_contributions(predictor: AutoBuildPredictor, table: UnitTable, units: n
 
 def choice_contributions(predictor: AutoBuildPredictor, n_contexts: int = 64, seed: int = 0,
                          convention: str = "reference") -> BilinearForm:
-    """The BINAS contributions form (DESIGN 3.2) measured on the model with common random numbers."""
+    """The BINAS contributions form (docs/estimator.md) measured on the model with common random numbers."""
     space = predictor.space
     u = sample_contexts(space, n_contexts, np.random.default_rng(seed))
     acc, err = {}, {}

@@ -20,10 +20,10 @@ from typing import Annotated, Any, Callable, NoReturn, Optional, TypeVar
 
 import typer
 import typer.core
-from rich.console import Console
 from rich.text import Text
 
 from binas.cli.choices import Device
+from binas.console import err_console, out_console
 from binas.errors import BinasError
 
 __all__ = ["BinasGroup", "DeviceOpt", "EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_USAGE", "WorkersOpt", "claims",
@@ -43,8 +43,6 @@ EXIT_TERMINATED = 143
 F = TypeVar("F", bound=Callable[..., Any])
 MAX_MESSAGE = 600  # characters of one error sentence (a hostile file cannot flood the terminal)
 
-err_console = Console(stderr=True, markup=False)
-out_console = Console(highlight=False, soft_wrap=True, markup=False)
 
 
 def _short(message: str) -> str:

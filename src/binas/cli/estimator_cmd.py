@@ -73,7 +73,7 @@ def build(
     workers: WorkersOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Measure the 1 + #alpha + #beta accuracy contributions on the supernet (DESIGN 3.2); torchrun-able."""
+    """Measure the 1 + #alpha + #beta accuracy contributions on the supernet (docs/estimator.md); torchrun-able."""
     from binas.estimator.measure import BuildConfig, partial_path
     from binas.estimator.pipeline import build_estimator, resolve_source
     from binas.resources.timing import kept_allocator

@@ -1,4 +1,4 @@
-"""The contributions estimator of DESIGN 3.2: the measurement plan and the bilinear form it gives.
+"""The contributions estimator (docs/estimator.md): the measurement plan and the bilinear form it gives.
 
 Measurements (accuracy in %, on per-image random subnets of the supernet):
 
@@ -29,6 +29,7 @@ import numpy as np
 from binas.errors import FileFormatError
 from binas.estimator.form import BilinearForm
 from binas.space import Architecture, SearchSpace
+from binas.space.encoding import always_present, decisions_to_codes, is_present, lut_key, present_betas
 
 __all__ = ["CONVENTIONS", "Measurement", "arch_for_context", "codes_for_contexts", "contributions_form",
            "convert_convention",
@@ -82,7 +83,7 @@ def _depth_options(space: SearchSpace, m: Measurement, s: int) -> tuple[int, ...
         return (m.depth,)
     if m.kind == "a":
         pinned = pinned_depth(space, s, m.position)
-        return (pinned,) if pinned else tuple(d for d in depths if d > m.position)
+        return (pinned,) if pinned else tuple(d for d in depths if is_present(m.position, d))
     return depths
 
 
@@ -113,17 +114,16 @@ def arch_for_context(space: SearchSpace, m: Measurement, u: np.ndarray) -> Archi
 def codes_for_contexts(space: SearchSpace, m: Measurement, u: np.ndarray) -> np.ndarray:
     """Vectorised :func:`arch_for_context` as supernet codes ``(n, positions)`` (choice index, -1 absent)."""
     n = u.shape[0]
-    cols = []
+    depths, picks = [], []
     for s, stage in enumerate(space.stages):
         options = np.asarray(_depth_options(space, m, s))
-        depth = options[np.minimum((u[:, s, 0] * len(options)).astype(int), len(options) - 1)]
+        depths.append(options[np.minimum((u[:, s, 0] * len(options)).astype(int), len(options) - 1)])
         for j, choices in enumerate(stage.positions):
             if m.kind == "a" and (m.stage, m.position) == (s, j):
-                picked = np.full(n, space.choice_index(s, j, m.choice))
+                picks.append(np.full(n, space.choice_index(s, j, m.choice)))
             else:
-                picked = np.minimum((u[:, s, 1 + j] * len(choices)).astype(int), len(choices) - 1)
-            cols.append(np.where(depth > j, picked, -1))
-    return np.stack(cols, axis=1).astype(np.int64)
+                picks.append(np.minimum((u[:, s, 1 + j] * len(choices)).astype(int), len(choices) - 1))
+    return decisions_to_codes(space, np.stack(depths, axis=1), np.stack(picks, axis=1))
 
 
 def _conditional_base(space: SearchSpace, acc: dict[str, float], s: int, j: int) -> float:
@@ -156,7 +156,7 @@ def _deltas(space: SearchSpace, acc: dict[str, float], convention: str) -> tuple
 
 def contributions_form(space: SearchSpace, acc: dict[str, float], stderr: dict[str, float],
                        convention: str = "reference", meta: dict[str, Any] | None = None) -> BilinearForm:
-    """The bilinear form of DESIGN 3.2 from measured accuracies ``{measurement key: accuracy %}``.
+    """The bilinear form (docs/estimator.md) from measured accuracies ``{measurement key: accuracy %}``.
 
     Raises:
         FileFormatError: a measurement of the plan is missing, or the convention is unknown.
@@ -167,14 +167,13 @@ def contributions_form(space: SearchSpace, acc: dict[str, float], stderr: dict[s
     da, db = _deltas(space, acc, convention)
     p_alpha, Q = np.zeros(space.num_alpha), np.zeros((space.num_alpha, space.num_beta))
     for s, stage in enumerate(space.stages):
-        m = stage.min_depth
         for j, choices in enumerate(stage.positions):
             idx = [space.alpha_index(s, j, c) for c in range(len(choices))]
-            if j + 1 <= m:
+            if always_present(stage, j):
                 p_alpha[idx] = da[idx]
-            for d in stage.depths:
-                if m < j + 1 <= d:
-                    Q[idx, space.beta_index(s, d)] = da[idx]
+            else:
+                for b in present_betas(space, s, j):
+                    Q[idx, b] = da[idx]
     extra = {"convention": convention, **_raw_tables(space, acc, stderr), "measurement": dict(meta or {})}
     return BilinearForm(space.name, space.space_hash, "contributions", float(acc["A0"]), p_alpha, db, Q, extra)
 
@@ -183,7 +182,7 @@ def _raw_tables(space: SearchSpace, acc: dict[str, float], stderr: dict[str, flo
     out: dict[str, Any] = {"A0": acc["A0"], "A0_stderr": stderr.get("A0", 0.0)}
     for name, table in (("", acc), ("_stderr", stderr)):
         out["Aa" + name] = {
-            f"{s + 1}.{j + 1}": {c.id: table.get(Measurement("a", s, j, c.id).key, 0.0) for c in choices}
+            lut_key(s, j): {c.id: table.get(Measurement("a", s, j, c.id).key, 0.0) for c in choices}
             for s, stage in enumerate(space.stages) for j, choices in enumerate(stage.positions)}
         out["Ab" + name] = {
             str(s + 1): {str(d): table.get(Measurement("b", s, depth=d).key, 0.0) for d in stage.depths}
@@ -204,7 +203,7 @@ def raw_from_form(space: SearchSpace, form: BilinearForm) -> tuple[dict[str, flo
     try:
         for m in measurement_plan(space)[1:]:
             if m.kind == "a":
-                where = (f"{m.stage + 1}.{m.position + 1}", m.choice)
+                where = (lut_key(m.stage, m.position), m.choice)
                 acc[m.key] = float(ex["Aa"][where[0]][where[1]])
                 err[m.key] = float(ex.get("Aa_stderr", {}).get(where[0], {}).get(where[1], 0.0))
             else:

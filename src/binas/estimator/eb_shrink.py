@@ -9,7 +9,7 @@ and ``tau^2 = max(0, var(A) - mean(se^2))`` (method of moments), the posterior m
 
 so differences smaller than their noise shrink towards the group mean and a maximiser is not drawn to
 lucky measurements. The estimator is then rebuilt from the shrunk accuracies with the paper's
-formulas (DESIGN 3.2) unchanged (:func:`binas.estimator.contributions.contributions_form`).
+formulas (docs/estimator.md) unchanged (:func:`binas.estimator.contributions.contributions_form`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The bilinear accuracy form and its file format (``binas.estimator/1``, DESIGN 6).
+"""The bilinear accuracy form and its file format (``binas.estimator/1``, docs/estimator.md).
 
     Acc(alpha, beta) = const + p_alpha^T alpha + p_beta^T beta + alpha^T Q beta
 
@@ -39,11 +39,7 @@ class BilinearForm:
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. raw measurements of "contributions"
 
     def check_space(self, space: SearchSpace) -> None:
-        if self.space_hash != space.space_hash:
-            raise FileFormatError(
-                f"the estimator was made for space {self.space!r} (hash {self.space_hash}), not for "
-                f"{space.name!r} (hash {space.space_hash})"
-            )
+        space.check_made_for("the estimator", self.space, self.space_hash)
 
     def evaluate(self, alpha: np.ndarray, beta: np.ndarray) -> float:
         """Value for (possibly fractional) variables."""
@@ -86,11 +82,7 @@ def form_from_json(obj: dict[str, Any], space: SearchSpace, source: str = "estim
     missing = [k for k in ("space_hash", "kind", "const", "p_alpha", "p_beta", "Q") if k not in obj]
     if missing:
         raise FileFormatError(f"{source} is missing the key(s) {missing}")
-    if obj["space_hash"] != space.space_hash:
-        raise FileFormatError(
-            f"{source} was made for space {obj.get('space')!r} (hash {obj['space_hash']}), not for "
-            f"{space.name!r} (hash {space.space_hash})"
-        )
+    space.check_made_for(source, obj.get("space"), obj["space_hash"])
     Q = np.zeros((space.num_alpha, space.num_beta))
     if not isinstance(obj["Q"], list):
         raise FileFormatError(f"{source} 'Q' must be a list of [alpha_index, beta_index, value]")

@@ -14,15 +14,18 @@ from binas.estimator.contributions import contributions_form, measurement_plan
 from binas.estimator.form import BilinearForm
 from binas.estimator.measure import (BuildConfig, evaluate_codes, measure_contributions, measurement_inputs,
                                      partial_path)
+from binas.estimator.metrics import all_metrics
+from binas.estimator.predictors import encode_archs, make_predictor
 from binas.estimator.regression import OutcomeRegression
 from binas.estimator.samples import Sample
 from binas.io import file_digest
 from binas.loaders import DataSpec, LazyImages, image_batches, normalize, open_split
-from binas.nn.supernet import Supernet, archs_to_codes, load_supernet
+from binas.nn.supernet import FINAL_NAME, Supernet, archs_to_codes, load_supernet
 from binas.resources.analytic import network_cost
 from binas.resources.lut import Lut
 from binas.runtime import Runtime, open_runtime
 from binas.space import SearchSpace
+from binas.train.config import run_data
 
 __all__ = ["METHODS", "build_estimator", "eval_samples", "fit_samples", "heldout_images", "heldout_tensors",
            "resolve_source",
@@ -49,15 +52,11 @@ def resolve_source(run: str | None, supernet: str | None, data: str | None) -> t
 
 def _run_data(run: Path) -> str | None:
     """The data set named in a run directory's ``config.yaml`` (or ``config.json``), if any."""
-    from binas.train.config import run_data
-
     return run_data(run)[0] if run.is_dir() else None
 
 
 def supernet_fingerprint(path: Path) -> str:
     """sha256 prefix of the supernet weights file (a run directory's final weights)."""
-    from binas.nn.supernet import FINAL_NAME
-
     return file_digest(path / FINAL_NAME if path.is_dir() else path)
 
 
@@ -167,8 +166,6 @@ def sample_subnets(net: Supernet, x: Any, y: torch.Tensor, n: int, *, seed: int 
 
 def fit_samples(space: SearchSpace, samples: list[Sample], kind: str, **params: Any) -> Any:
     """Fit a predictor of ``kind`` on measured samples (features: one-hot alpha/beta)."""
-    from binas.estimator.predictors import encode_archs, make_predictor
-
     if len(samples) < 2:
         raise DataError(f"need at least 2 samples to fit a predictor, got {len(samples)}")
     pred = make_predictor(kind, space, **{k: v for k, v in params.items() if v is not None})
@@ -177,8 +174,6 @@ def fit_samples(space: SearchSpace, samples: list[Sample], kind: str, **params: 
 
 def eval_samples(pred: Any, samples: list[Sample]) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
     """``(metrics, measured, predicted)`` of a predictor (anything with ``predict_archs``) on samples."""
-    from binas.estimator.metrics import all_metrics
-
     y_true = np.array([s.accuracy for s in samples])
     y_pred = np.asarray(pred.predict_archs([s.arch for s in samples]), dtype=float)
     return all_metrics(y_true, y_pred), y_true, y_pred

@@ -1,6 +1,6 @@
 """Contributions by least squares on per-image outcomes (``binas estimator build --method regression``).
 
-The paper's estimator (DESIGN 3.2) reads every contribution off one measurement: ``Da = A^a - A0``
+The paper's estimator (docs/estimator.md) reads every contribution off one measurement: ``Da = A^a - A0``
 uses only the images of measurement ``a``. But every image of every measurement went through a
 complete random subnet, so each 0/1 outcome says something about *all* the decisions that subnet
 made. This module fits the estimator's additive form to all of them at once:
@@ -25,7 +25,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from binas.estimator.form import BilinearForm
+from binas.estimator.models import bilinear_pairs, with_products
 from binas.space import SearchSpace
+from binas.space.encoding import codes_to_onehot
 
 __all__ = ["OutcomeRegression", "codes_to_features"]
 
@@ -37,22 +40,9 @@ def codes_to_features(space: SearchSpace, codes: np.ndarray, pairs: np.ndarray |
         codes: ``(n, positions)`` choice indices, -1 for absent blocks (stage-major, as the supernet's).
         pairs: optional ``(k, 2)`` (alpha index, beta index) products to append (the bilinear terms).
     """
-    codes = np.asarray(codes)
-    n, na = codes.shape[0], space.num_alpha
-    X = np.zeros((n, na + space.num_beta), dtype=np.float32)
-    rows = np.arange(n)
-    col = 0
-    for s, stage in enumerate(space.stages):
-        block = codes[:, col:col + stage.num_positions]
-        for j in range(stage.num_positions):
-            present = block[:, j] >= 0
-            X[rows[present], space.alpha_offsets[s][j] + block[present, j]] = 1.0
-        depth = (block >= 0).sum(axis=1)
-        depth_index = np.searchsorted(np.asarray(stage.depths), depth)
-        X[rows, na + space.beta_offsets[s] + depth_index] = 1.0
-        col += stage.num_positions
+    X = codes_to_onehot(space, codes)
     if pairs is not None and len(pairs):
-        X = np.hstack([X, X[:, pairs[:, 0]] * X[:, na + pairs[:, 1]]])
+        X = with_products(X, pairs, space.num_alpha)
     return X
 
 
@@ -66,8 +56,6 @@ class OutcomeRegression:
     """
 
     def __init__(self, space: SearchSpace, num_images: int, bilinear: bool = False) -> None:
-        from binas.estimator.predictors import bilinear_pairs
-
         self.space = space
         self.pairs = bilinear_pairs(space) if bilinear else None
         f = space.num_alpha + space.num_beta + (len(self.pairs) if bilinear else 0)
@@ -116,8 +104,6 @@ class OutcomeRegression:
 
     def to_form(self, ridge: float = 1e-6, extra: dict | None = None):
         """The fit as a searchable :class:`~binas.estimator.form.BilinearForm` (kind ``contributions``)."""
-        from binas.estimator.form import BilinearForm
-
         const, w = self.solve(ridge)
         sp, na, nb = self.space, self.space.num_alpha, self.space.num_beta
         Q = np.zeros((na, nb))

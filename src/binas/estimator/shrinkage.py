@@ -21,7 +21,7 @@ import numpy as np
 
 from binas.errors import DataError, FileFormatError
 from binas.estimator.form import BilinearForm
-from binas.estimator.predictors import _check_xy, _Fitted, bilinear_pairs, encode_archs, ridge_loo_error
+from binas.estimator.models import _check_xy, _Fitted, bilinear_pairs, encode_archs, ridge_loo_error, with_products
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["INTERACTION_SCALES", "AutoPredictor", "EnsemblePredictor", "ensemble_spread_fn"]
@@ -32,8 +32,7 @@ INTERACTION_SCALES = (0.0, 0.25, 0.5, 1.0)  # r: 0 is the linear fit, 1 the plai
 def _design(space: SearchSpace, X: np.ndarray, scale: float) -> np.ndarray:
     if scale == 0.0:
         return X
-    pairs, na = bilinear_pairs(space), space.num_alpha
-    return np.hstack([X, scale * X[:, pairs[:, 0]] * X[:, na + pairs[:, 1]]])
+    return with_products(X, bilinear_pairs(space), space.num_alpha, scale)
 
 
 def _form_parts(space: SearchSpace, coef: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -16,9 +16,10 @@ import numpy as np
 import safetensors.torch
 import torch
 
+from binas.autobuild.io import load_autobuild, save_autobuild
 from binas.errors import FileFormatError
 from binas.estimator.form import ESTIMATOR_FORMAT, NON_BILINEAR_KINDS, BilinearForm, form_from_json
-from binas.estimator.predictors import (LinearPredictor, MLPPredictor, QuadraticPredictor, _mlp,
+from binas.estimator.models import (LinearPredictor, MLPPredictor, QuadraticPredictor, _mlp,
                                         encode_archs)
 from binas.io import atomic_write_bytes, atomic_write_json, read_format, read_sidecar
 from binas.nn.safeload import build_fitting
@@ -59,7 +60,6 @@ def save_predictor(pred: Any, path: str | Path) -> Path:
     """Write a fitted predictor as ``binas.estimator/1`` (plus a weights sidecar for non-bilinear kinds)."""
     path = Path(path)
     if getattr(pred, "kind", None) == "autobuild":  # graph model with its own file layout
-        from binas.autobuild.io import save_autobuild
 
         return save_autobuild(pred, path)
     if isinstance(pred, LinearPredictor) or getattr(pred, "kind", None) in ("auto", "ensemble"):
@@ -109,14 +109,11 @@ def load_predictor(path: str | Path, space: SearchSpace) -> Any:
     path = Path(path)
     obj = read_format(path, ESTIMATOR_FORMAT, "estimator file")
     if obj.get("kind") == "autobuild":  # graph model with its own file layout (binas.autobuild.io)
-        from binas.autobuild.io import load_autobuild
 
         return load_autobuild(path, space)
     if obj.get("kind") not in NON_BILINEAR_KINDS:
         return FormPredictor(form_from_json(obj, space, f"estimator file {path}"), space)
-    if obj.get("space_hash") != space.space_hash:
-        raise FileFormatError(f"estimator file {path} was made for space {obj.get('space')!r} "
-                              f"(hash {obj.get('space_hash')}), not for {space.name!r} (hash {space.space_hash})")
+    space.check_made_for(f"estimator file {path}", obj.get("space"), obj.get("space_hash"))
     tensors, params = _load_weights(path, obj)
     try:
         return _rebuild(str(obj["kind"]), space, tensors, params)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from binas.space.blocks import keeps_shape
+
 __all__ = ["ACT_LAYERS", "ConvBnAct", "DepthwiseSeparable", "InvertedResidual", "SkipBlock",
            "SqueezeExcite", "ClassifierHead"]
 
@@ -83,8 +85,8 @@ class SkipBlock(nn.Module):
 
     def __init__(self, in_chs: int, out_chs: int, stride: int) -> None:
         super().__init__()
-        same = in_chs == out_chs and stride == 1
-        self.proj = nn.Identity() if same else ConvBnAct(in_chs, out_chs, 1, stride, act_layer=None)
+        self.proj = (nn.Identity() if keeps_shape(in_chs, out_chs, stride)
+                     else ConvBnAct(in_chs, out_chs, 1, stride, act_layer=None))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x)

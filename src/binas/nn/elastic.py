@@ -1,7 +1,7 @@
 """Elastic blocks: one block position of the supernet, holding the weights of all its choices.
 
-Weight sharing (DESIGN 4, reference): the 1x1 expand conv and BN1 are shared at max width (a smaller
-expand ratio uses the first channels); every kernel size has its own depthwise weights and private BN;
+Weight sharing (docs/supernet.md; as the reference): the 1x1 expand conv and BN1 are shared at max
+width (a smaller expand ratio uses the first channels); every kernel size has its own depthwise weights and private BN;
 one SE at max width whose reduced channels are sliced; one 1x1 project conv (input channels sliced);
 a private BN3 per (expand_ratio, se) pair. ``skip`` choices are the identity, or one shared 1x1 conv +
 BN projection where the shape changes.
@@ -19,20 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from binas.nn.blocks import ACT_LAYERS, ConvBnAct
-from binas.space import Choice, SearchSpace, make_divisible
+from binas.space import Choice, SearchSpace, keeps_shape, mid_channels, se_channels
 
-__all__ = ["BnSlice", "ChoiceTensors", "ElasticBlock", "build_elastic_stages", "choice_tensors", "mid_channels",
-           "se_channels"]
-
-
-def mid_channels(in_channels: int, expand_ratio: int) -> int:
-    """Width of an inverted residual's hidden layer (the prefix of the shared max-width layers)."""
-    return make_divisible(in_channels * expand_ratio)
-
-
-def se_channels(mid: int, se_ratio: float) -> int:
-    """Reduced SE width for a hidden width ``mid`` (the prefix of the shared SE's reduced channels)."""
-    return make_divisible(mid * se_ratio)
+__all__ = ["BnSlice", "ChoiceTensors", "ElasticBlock", "build_elastic_stages", "choice_tensors"]
 
 
 @dataclass(frozen=True)
@@ -102,7 +91,7 @@ class ElasticBlock(nn.Module):
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
         self.choices, self.se_ratio = choices, se_ratio
         self.act = act_layer()
-        self.has_residual = stride == 1 and in_channels == out_channels
+        self.has_residual = keeps_shape(in_channels, out_channels, stride)
         irs = [c for c in choices if not c.is_skip]
         self.skip = None
         if any(c.is_skip for c in choices):
@@ -163,11 +152,10 @@ def build_elastic_stages(space: SearchSpace) -> nn.ModuleList:
     """``stages[s][j]``: the elastic block of every position of every searched stage."""
     stages = nn.ModuleList()
     for s, stage in enumerate(space.stages):
-        in_ch, _ = space.stage_inputs[s]
         blocks = nn.ModuleList()
         for j, choices in enumerate(stage.positions):
-            stride = stage.stride if j == 0 else 1
-            blocks.append(ElasticBlock(in_ch if j == 0 else stage.out_channels, stage.out_channels, stride,
-                                       choices, ACT_LAYERS[stage.activation], space.se_ratio))
+            in_ch, _, stride = space.position_geometry(s, j)
+            blocks.append(ElasticBlock(in_ch, stage.out_channels, stride, choices, ACT_LAYERS[stage.activation],
+                                       space.se_ratio))
         stages.append(blocks)
     return stages

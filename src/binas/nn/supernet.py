@@ -1,9 +1,10 @@
-"""The weight-sharing supernet (DESIGN 4), architecture sampling, child extraction and its file format.
+"""The weight-sharing supernet (docs/supernet.md), architecture sampling, child extraction and its file format.
 
-Architectures are fed to the network as *codes*: an int array ``(n, num_positions)`` holding, for every
-block position (stage-major), the index of the chosen choice or ``-1`` when the stage is too shallow
-for the position to be present. ``n == 1`` means one architecture for the whole batch (per-batch
-sampling); ``n == B`` gives every image its own architecture (per-image / multipath sampling).
+Architectures are fed to the network as *codes* (:mod:`binas.space.encoding`): an int array
+``(n, num_positions)`` holding, for every block position (stage-major), the index of the chosen choice
+or ``-1`` when the stage is too shallow for the position to be present. ``n == 1`` means one
+architecture for the whole batch (per-batch sampling); ``n == B`` gives every image its own
+architecture (per-image / multipath sampling).
 """
 
 from __future__ import annotations
@@ -21,46 +22,19 @@ import torch
 from torch import nn
 
 from binas.errors import FileFormatError
+from binas.inference import recalibrate_bn
 from binas.io import atomic_write_bytes, read_bytes
 from binas.nn.safeload import build_fitting, check_fits
 from binas.nn.elastic import ElasticBlock, build_elastic_stages, choice_tensors
 from binas.nn.static import ChildNet, build_child, build_fixed_parts
 from binas.space import Architecture, SearchSpace, space_from_dict
+from binas.space.encoding import archs_to_codes, codes_to_archs, decisions_to_codes
 
 __all__ = ["SUPERNET_FORMAT", "Supernet", "archs_to_codes", "codes_to_archs", "extract_child",
-           "inject_child", "load_supernet", "read_safetensors", "recalibrated", "sample_codes", "save_supernet"]
+           "load_supernet", "read_safetensors", "recalibrated", "sample_codes", "save_supernet"]
 
 SUPERNET_FORMAT = "binas.supernet/1"
 FINAL_NAME = "supernet.safetensors"  # the final weights inside a run directory
-
-
-def archs_to_codes(space: SearchSpace, archs: Architecture | Sequence[Architecture]) -> np.ndarray:
-    """Codes ``(n, num_positions)`` of one or several architectures (validated)."""
-    archs = [archs] if isinstance(archs, Architecture) else list(archs)
-    widths = [s.num_positions for s in space.stages]
-    codes = np.full((len(archs), sum(widths)), -1, dtype=np.int64)
-    for i, arch in enumerate(archs):
-        space.validate(arch)
-        col = 0
-        for s, blocks in enumerate(arch.blocks):
-            for j, choice_id in enumerate(blocks):
-                codes[i, col + j] = space.choice_index(s, j, choice_id)
-            col += widths[s]
-    return codes
-
-
-def codes_to_archs(space: SearchSpace, codes: np.ndarray) -> list[Architecture]:
-    """The architectures of a codes array (inverse of :func:`archs_to_codes`)."""
-    out = []
-    for row in np.asarray(codes):
-        depths, blocks, col = [], [], 0
-        for stage in space.stages:
-            ids = [stage.positions[j][int(c)].id for j, c in enumerate(row[col:col + stage.num_positions]) if c >= 0]
-            depths.append(len(ids))
-            blocks.append(tuple(ids))
-            col += stage.num_positions
-        out.append(Architecture(tuple(depths), tuple(blocks)))
-    return out
 
 
 def sample_codes(space: SearchSpace, rng: np.random.Generator, n: int, alpha: np.ndarray | None = None,
@@ -73,17 +47,17 @@ def sample_codes(space: SearchSpace, rng: np.random.Generator, n: int, alpha: np
         alpha, beta: optional probability vectors in the space's variable layout (``num_alpha``,
             ``num_beta``); each position's / stage's slice is normalised. ``None`` = uniform.
     """
-    codes = np.full((n, sum(s.num_positions for s in space.stages)), -1, dtype=np.int64)
+    depths = np.zeros((n, len(space.stages)), dtype=np.int64)
+    picked = np.zeros((n, space.layout.num_positions), dtype=np.int64)
     col = 0
     for s, stage in enumerate(space.stages):
         p_depth = _slice_probs(beta, space.beta_offsets[s], len(stage.depths))
-        depths = np.asarray(stage.depths)[rng.choice(len(stage.depths), size=n, p=p_depth)]
+        depths[:, s] = np.asarray(stage.depths)[rng.choice(len(stage.depths), size=n, p=p_depth)]
         for j, choices in enumerate(stage.positions):
             p = _slice_probs(alpha, space.alpha_offsets[s][j], len(choices))
-            picked = rng.choice(len(choices), size=n, p=p)
-            codes[:, col + j] = np.where(depths > j, picked, -1)
+            picked[:, col + j] = rng.choice(len(choices), size=n, p=p)
         col += stage.num_positions
-    return codes
+    return decisions_to_codes(space, depths, picked)
 
 
 def _slice_probs(vec: np.ndarray | None, start: int, size: int) -> np.ndarray | None:
@@ -167,8 +141,6 @@ def recalibrated(supernet: Supernet, arch: Architecture, images: torch.Tensor, b
     given subnet's; recomputing them on a few thousand training images (``images``: normalised
     ``(N, C, H, W)``) gives that subnet's real accuracy. The original supernet is not modified.
     """
-    from binas.inference import recalibrate_bn
-
     net = copy.deepcopy(supernet)
     batches = (images[start:start + batch_size] for start in range(0, images.shape[0], batch_size))
     recalibrate_bn(net, batches, images.shape[0], forward=lambda x: net(x, arch))
@@ -220,13 +192,6 @@ def extract_child(supernet: Supernet, arch: Architecture) -> ChildNet:
         mine.copy_(theirs)
     ref = next(supernet.parameters())
     return child.to(device=ref.device, dtype=ref.dtype).train(supernet.training)
-
-
-@torch.no_grad()
-def inject_child(supernet: Supernet, child: ChildNet, arch: Architecture) -> None:
-    """Copy a static child's weights back into the supernet slices it came from (inverse of extraction)."""
-    for mine, theirs in _all_pairs(supernet, child, arch):
-        theirs.copy_(mine)
 
 
 # --------------------------------------------------------------------- file format

@@ -1,4 +1,4 @@
-"""Resource lookup tables (``binas.lut/1``, DESIGN 5): the value object, its file format, its sum.
+"""Resource lookup tables (``binas.lut/1``, docs/lut.md): the value object, its file format, its sum.
 
 A LUT holds one number per searched (stage, position, choice) plus a ``fixed`` number for the
 parts every network shares. A network's resource is ``fixed + sum of its present blocks``.
@@ -18,11 +18,12 @@ from binas.errors import FileFormatError
 from binas.io import atomic_write_json, check_finite, read_format
 from binas.resources.analytic import block_cost, fixed_cost
 from binas.space import Architecture, SearchSpace
+from binas.space.encoding import lut_key
 
 __all__ = ["LUT_FORMAT", "RESOURCE_UNITS", "UNIT_FACTORS", "Lut", "analytic_lut", "load_lut", "lut_key", "unit_factor"]
 
 LUT_FORMAT = "binas.lut/1"
-# Known resources and the only unit each may use (ms, not seconds: see DESIGN 3.1).
+# Known resources and the only unit each may use (ms, not seconds: see docs/lut.md).
 RESOURCE_UNITS = {"latency": "ms", "params": "count", "macs": "count", "energy": "mJ", "memory": "MB"}
 # Units a known resource may be imported in, as factors to its stored unit. Any other resource
 # (flops, bandwidth, ...) is stored in the unit it is given in.
@@ -53,11 +54,6 @@ def unit_factor(resource: str, unit: str | None) -> tuple[float, str]:
         raise FileFormatError(f"--unit {unit!r} is not a unit of {resource}: choose one of {', '.join(known)} "
                               f"(stored as {RESOURCE_UNITS[resource]})")
     return known[unit], RESOURCE_UNITS[resource]
-
-
-def lut_key(stage: int, position: int) -> str:
-    """LUT key of 0-based (stage, position): ``"s.j"`` 1-based."""
-    return f"{stage + 1}.{position + 1}"
 
 
 @dataclass(frozen=True)
@@ -93,11 +89,7 @@ class Lut:
 
     def check_space(self, space: SearchSpace) -> None:
         """Refuse to be used with a space other than the one the LUT was made for."""
-        if self.space_hash != space.space_hash:
-            raise FileFormatError(
-                f"the {self.resource} LUT was made for space {self.space!r} (hash {self.space_hash}), not for "
-                f"{space.name!r} (hash {space.space_hash})"
-            )
+        space.check_made_for(f"the {self.resource} LUT", self.space, self.space_hash)
 
     def to_json(self) -> dict[str, Any]:
         obj = {"format": LUT_FORMAT, "space": self.space, "space_hash": self.space_hash,
@@ -142,11 +134,7 @@ def lut_from_json(obj: dict[str, Any], space: SearchSpace, source: str = "LUT") 
     missing = [k for k in required if k not in obj]
     if missing:
         raise FileFormatError(f"{source} is missing the key(s) {missing}")
-    if obj["space_hash"] != space.space_hash:
-        raise FileFormatError(
-            f"{source} was made for space {obj.get('space')!r} (hash {obj['space_hash']}), not for "
-            f"{space.name!r} (hash {space.space_hash})"
-        )
+    space.check_made_for(source, obj.get("space"), obj["space_hash"])
     resource, unit = obj["resource"], obj["unit"]
     if not isinstance(resource, str) or not resource.isidentifier():
         raise FileFormatError(f"{source}: 'resource' must be a name such as 'latency', got {resource!r}")

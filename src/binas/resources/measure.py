@@ -1,4 +1,4 @@
-"""Measured latency LUTs (DESIGN 5): the measurable units, interleaved rounds, resume.
+"""Measured latency LUTs (docs/lut.md): the measurable units, interleaved rounds, resume.
 
 Every searched (position, choice) is timed in isolation on an input of its real shape, and the
 shared parts (stem, fixed blocks, head conv, pool and classifier) as one ``fixed`` entry. The

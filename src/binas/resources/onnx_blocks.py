@@ -16,35 +16,22 @@ import csv
 import datetime as _dt
 import io
 import math
-import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
-from torch import nn
 
 from binas.errors import BinasError, FileFormatError
 from binas.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_format, read_text
 from binas.resources.lut import LUT_FORMAT, Lut, lut_from_json, lut_key, unit_factor
 from binas.resources.measure import build_entry, lut_entries
+from binas.resources.timing import OPSET, onnx_bytes
 from binas.space import SearchSpace
 
 __all__ = ["MANIFEST_FORMAT", "OPSET", "TIME_UNITS", "export_blocks", "import_csv", "onnx_bytes"]
 
 MANIFEST_FORMAT = "binas.blocks/1"
-OPSET = 17
 TIME_UNITS = {"ms": 1.0, "s": 1000.0, "us": 0.001}  # factor to milliseconds
-
-
-def onnx_bytes(module: nn.Module, inputs: Sequence[torch.Tensor], input_names: Sequence[str],
-               opset: int = OPSET) -> bytes:
-    """Export ``module`` (eval mode, static shapes) to an in-memory ONNX model."""
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():  # the TorchScript exporter announces its deprecation on every call
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), tuple(inputs), buffer, dynamo=False, input_names=list(input_names),
-                          opset_version=opset, do_constant_folding=True)
-    return buffer.getvalue()
 
 
 def _file_name(key: str, choice: str | None) -> str:

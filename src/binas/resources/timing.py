@@ -1,4 +1,4 @@
-"""Timing backends (DESIGN 5): PyTorch eager on the CPU, ONNX Runtime, CUDA; interleaved rounds.
+"""Timing backends (docs/lut.md): PyTorch eager on the CPU, ONNX Runtime, CUDA; interleaved rounds.
 
 A backend turns a module and its inputs into a :class:`Runner` and times one call in ms. The
 measurement conditions (allocator, cache state) are the same for isolated blocks and for whole
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import platform
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -22,10 +24,22 @@ from torch import nn
 from binas.errors import BinasError
 
 __all__ = ["BACKENDS", "CLOCKS", "CudaBackend", "OrtBackend", "Runner", "TimingBackend", "TorchBackend", "cpu_name", "kept_allocator",
-           "make_backend", "steady_allocator", "timing_rounds"]
+           "make_backend", "onnx_bytes", "steady_allocator", "timing_rounds"]
 
 BACKENDS = ("torch", "onnxruntime", "cuda")
 CLOCKS = {"wall": time.perf_counter_ns, "cpu": time.thread_time_ns}
+OPSET = 17  # ONNX opset of every exported block and network
+
+
+def onnx_bytes(module: nn.Module, inputs: Sequence[torch.Tensor], input_names: Sequence[str],
+               opset: int = OPSET) -> bytes:
+    """Export ``module`` (eval mode, static shapes) to an in-memory ONNX model."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript exporter announces its deprecation on every call
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), tuple(inputs), buffer, dynamo=False, input_names=list(input_names),
+                          opset_version=opset, do_constant_folding=True)
+    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------- timing backends
@@ -140,8 +154,6 @@ class OrtBackend(TimingBackend):
 
     def prepare(self, module: nn.Module, inputs: Sequence[torch.Tensor]) -> Runner:
         """A session whose inputs and outputs are bound to fixed buffers (no copies per call)."""
-        from binas.resources.onnx_blocks import onnx_bytes  # onnx_blocks imports this module
-
         names = [f"input{i}" for i in range(len(inputs))]
         session = self._session(onnx_bytes(module.eval(), tuple(inputs), names))
         feed = [t.numpy().copy() for t in inputs]

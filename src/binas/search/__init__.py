@@ -1,4 +1,4 @@
-"""Constrained search (DESIGN 3.3): exact MILP, exact Pareto front, BCFW, evolution, random."""
+"""Constrained search (docs/search.md): exact MILP, exact Pareto front, BCFW, evolution, random."""
 
 from binas.search.pareto import ParetoFront, pareto_front
 from binas.search.problem import SearchError, SearchProblem, build_problem

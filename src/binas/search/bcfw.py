@@ -5,7 +5,7 @@ on the simplex of every block position, ``b`` on the simplex of every stage's de
 every budget ``R_k(a, b) <= T_k``. With one block fixed the problem is a linear programme in the
 other.
 
-* ``bcfw-reference`` (DESIGN 3.3, the authors' algorithm): start at the smallest network; 1000
+* ``bcfw-reference`` (docs/search.md, the authors' algorithm): start at the smallest network; 1000
   steps, on ``b`` for the first two then on ``a`` or ``b`` at random; each step's LP minimises the
   momentum-0.9 average of ``-grad Acc``; constant step 0.002; then 100 "sparsify" LP steps of size 1
   towards the current mixture; final per-decision argmax. The argmax can break the budget: the

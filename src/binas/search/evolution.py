@@ -106,7 +106,7 @@ def _cached(codec: GeneCodec, score: Scorer) -> Callable[[np.ndarray], np.ndarra
     memo: dict[bytes, float] = {}
 
     def run(genes: np.ndarray) -> np.ndarray:
-        keys = [_network_key(codec, row) for row in genes]
+        keys = _network_keys(codec, genes)
         fresh = {k: i for i, k in enumerate(keys) if k not in memo}
         if fresh:
             values = np.asarray(score(codec.architectures(genes[list(fresh.values())])), dtype=float)
@@ -116,10 +116,10 @@ def _cached(codec: GeneCodec, score: Scorer) -> Callable[[np.ndarray], np.ndarra
     return run
 
 
-def _network_key(codec: GeneCodec, row: np.ndarray) -> bytes:
+def _network_keys(codec: GeneCodec, genes: np.ndarray) -> list[bytes]:
     """Genes of the present blocks only: rows that differ only in absent positions are one network."""
-    present = codec.pos_of < codec.depths(row[None, :])[0][codec.stage_of]
-    return row[:codec.num_stages].tobytes() + np.where(present, row[codec.num_stages:], -1).tobytes()
+    codes = codec.codes(genes)
+    return [row[:codec.num_stages].tobytes() + code.tobytes() for row, code in zip(genes, codes)]
 
 
 def _mutate(rng: np.random.Generator, codec: GeneCodec, parents: np.ndarray, n: int, prob: float) -> np.ndarray:

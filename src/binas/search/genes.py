@@ -8,33 +8,25 @@ mutation and crossover are plain element-wise operations on an ``(n, genes)`` in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 
 import numpy as np
 
 from binas.search.problem import Resource
-from binas.space import Architecture, SearchSpace
+from binas.space import Architecture, SearchSpace, encoding
 
 __all__ = ["GeneCodec"]
 
 
 class GeneCodec:
-    """Vectorised conversions between gene matrices, one-hot variables and architectures."""
+    """Vectorised conversions between gene matrices, one-hot variables and architectures.
+
+    The conversions themselves are :mod:`binas.space.encoding`'s; this adds sampling and budgets.
+    """
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
         self.num_stages = len(space.stages)
-        stage_of, pos_of, start, sizes = [], [], [], []
-        for s, stage in enumerate(space.stages):
-            for j, choices in enumerate(stage.positions):
-                stage_of.append(s)
-                pos_of.append(j)
-                start.append(space.alpha_offsets[s][j])
-                sizes.append(len(choices))
-        self.stage_of, self.pos_of = np.array(stage_of), np.array(pos_of)
-        self.alpha_start = np.array(start)
-        self.depth_values = [np.array(st.depths) for st in space.stages]
-        self.cardinality = np.array([len(st.depths) for st in space.stages] + sizes)
+        self.cardinality = encoding.gene_cardinality(space)
 
     @property
     def num_genes(self) -> int:
@@ -44,25 +36,14 @@ class GeneCodec:
         """``n`` uniform gene rows (uniform over every decision, as :meth:`SearchSpace.sample`)."""
         return (rng.random((n, self.num_genes)) * self.cardinality).astype(np.int64)
 
-    def depths(self, genes: np.ndarray) -> np.ndarray:
-        return np.stack([self.depth_values[s][genes[:, s]] for s in range(self.num_stages)], axis=1)
-
-    @cached_property
-    def _beta_start(self) -> np.ndarray:
-        return np.array(self.space.beta_offsets)
+    def codes(self, genes: np.ndarray) -> np.ndarray:
+        """Codes of gene rows (:func:`binas.space.encoding.genes_to_codes`)."""
+        return encoding.genes_to_codes(self.space, genes)
 
     def onehot(self, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(alpha, beta)`` one-hot matrices of shape ``(n, num_alpha)``, ``(n, num_beta)``."""
-        n = genes.shape[0]
-        depths = self.depths(genes)  # (n, stages)
-        present = self.pos_of[None, :] < depths[:, self.stage_of]  # (n, positions)
-        alpha = np.zeros((n, self.space.num_alpha))
-        rows, cols = np.nonzero(present)
-        alpha[rows, self.alpha_start[cols] + genes[rows, self.num_stages + cols]] = 1.0
-        beta = np.zeros((n, self.space.num_beta))
-        beta[np.repeat(np.arange(n), self.num_stages),
-             (self._beta_start[None, :] + genes[:, :self.num_stages]).ravel()] = 1.0
-        return alpha, beta
+        X = encoding.codes_to_onehot(self.space, self.codes(genes), dtype=np.float64)
+        return np.ascontiguousarray(X[:, :self.space.num_alpha]), np.ascontiguousarray(X[:, self.space.num_alpha:])
 
     def resources(self, genes: np.ndarray, resources: Sequence[Resource]) -> np.ndarray:
         """LUT sums, shape ``(n, len(resources))``."""
@@ -78,25 +59,8 @@ class GeneCodec:
         return np.all(values <= np.array([r.budget for r in constrained]), axis=1)
 
     def architectures(self, genes: np.ndarray) -> list[Architecture]:
-        depths = self.depths(genes)
-        out = []
-        for row, drow in zip(genes, depths):
-            blocks = []
-            col = self.num_stages
-            for s, stage in enumerate(self.space.stages):
-                blocks.append(tuple(stage.positions[j][int(row[col + j])].id for j in range(int(drow[s]))))
-                col += stage.num_positions
-            out.append(Architecture(tuple(int(d) for d in drow), tuple(blocks)))
-        return out
+        return encoding.codes_to_archs(self.space, self.codes(genes))
 
     def from_architecture(self, arch: Architecture) -> np.ndarray:
         """Gene row of ``arch`` (absent positions get choice 0)."""
-        row = np.zeros(self.num_genes, dtype=np.int64)
-        for s, stage in enumerate(self.space.stages):
-            row[s] = stage.depths.index(arch.depths[s])
-        col = self.num_stages
-        for s, stage in enumerate(self.space.stages):
-            for j, choice_id in enumerate(arch.blocks[s]):
-                row[col + j] = self.space.choice_index(s, j, choice_id)
-            col += stage.num_positions
-        return row
+        return encoding.codes_to_genes(self.space, encoding.archs_to_codes(self.space, arch))[0]

@@ -26,6 +26,7 @@ from binas.search.problem import SearchProblem
 from binas.search.quiet import stdout_to_stderr
 from binas.search.result import (STATUS_INFEASIBLE, SearchResult, checked_result, failed_result)
 from binas.space import Architecture, SearchSpace
+from binas.space.encoding import is_present, present_betas
 
 __all__ = ["MilpModel", "build_model", "position_distance", "solve_milp"]
 
@@ -63,7 +64,7 @@ def _linear_objective(problem: SearchProblem) -> tuple[np.ndarray, np.ndarray, l
         b0 = space.beta_offsets[s]
         for j, choices in enumerate(stage.positions):
             rows = slice(space.alpha_offsets[s][j], space.alpha_offsets[s][j] + len(choices))
-            cols = [b0 + k for k, d in enumerate(stage.depths) if d > j]
+            cols = present_betas(space, s, j)
             own[rows, b0:b0 + len(stage.depths)] = True
             base = form.Q[rows, cols[-1]]
             lin_a[rows] += base
@@ -86,9 +87,8 @@ def _structure_rows(space: SearchSpace, n: int) -> tuple[csr_matrix, np.ndarray]
         for j, choices in enumerate(stage.positions):
             for c in range(len(choices)):
                 rows.append(r); cols.append(space.alpha_offsets[s][j] + c); vals.append(1.0)
-            for k, d in enumerate(stage.depths):
-                if d > j:
-                    rows.append(r); cols.append(A + space.beta_offsets[s] + k); vals.append(-1.0)
+            for b in present_betas(space, s, j):
+                rows.append(r); cols.append(A + b); vals.append(-1.0)
             rhs.append(0.0); r += 1
     return coo_matrix((vals, (rows, cols)), shape=(r, n)).tocsr(), np.array(rhs)
 
@@ -218,7 +218,7 @@ def _distance_cut(model: MilpModel, space: SearchSpace, arch: Architecture, min_
         for j, choices in enumerate(stage.positions):
             a0 = space.alpha_offsets[s][j]
             positions += 1
-            if j < arch.depths[s]:
+            if is_present(j, arch.depths[s]):
                 ids = [c.id for c in choices]
                 row[a0 + ids.index(arch.blocks[s][j])] = 1.0
             else:
@@ -232,8 +232,8 @@ def position_distance(space: SearchSpace, a: Architecture, b: Architecture) -> i
     out = 0
     for s, stage in enumerate(space.stages):
         for j in range(stage.num_positions):
-            ca = a.blocks[s][j] if j < a.depths[s] else None
-            cb = b.blocks[s][j] if j < b.depths[s] else None
+            ca = a.blocks[s][j] if is_present(j, a.depths[s]) else None
+            cb = b.blocks[s][j] if is_present(j, b.depths[s]) else None
             out += ca != cb
     return out
 

@@ -1,4 +1,4 @@
-"""The exact accuracy-vs-resource Pareto front of a whole space (DESIGN 3.3).
+"""The exact accuracy-vs-resource Pareto front of a whole space (docs/search.md).
 
 With a stage-separable accuracy form, both accuracy and resource are sums over stages, and, for a
 fixed stage depth, sums over that stage's present blocks. A network on the global front is made

@@ -1,4 +1,4 @@
-"""The search problem as a value (DESIGN 3.1-3.3): one accuracy form, resource tables, budgets.
+"""The search problem as a value (docs/search.md): one accuracy form, resource tables, budgets.
 
 Variables follow the space's canonical layout: ``alpha`` (one per stage, position, choice) and
 ``beta`` (one per stage, depth option). Block position j (0-based) of stage s is present iff the
@@ -22,17 +22,14 @@ from functools import cached_property
 
 import numpy as np
 
-from binas.errors import BinasError
+from binas.errors import SearchError
 from binas.estimator.form import BilinearForm
 from binas.resources.lut import Lut, lut_key
-from binas.space import Architecture, SearchSpace
+from binas.space import Architecture, SearchSpace, encoding
+from binas.space.encoding import always_present, present_betas, presence_matrix
 
 __all__ = ["Resource", "SearchError", "SearchProblem", "block_form", "build_problem", "format_amount",
            "lifted_accuracy", "lut_sum", "make_resources"]
-
-
-class SearchError(BinasError):
-    """A search request that cannot be answered (unknown resource, infeasible budget, ...)."""
 
 
 def format_amount(value: float, unit: str) -> str:
@@ -56,25 +53,12 @@ def block_form(space: SearchSpace, t: np.ndarray) -> tuple[np.ndarray, np.ndarra
     for s, stage in enumerate(space.stages):
         for j, choices in enumerate(stage.positions):
             rows = slice(space.alpha_offsets[s][j], space.alpha_offsets[s][j] + len(choices))
-            if j < stage.min_depth:
+            if always_present(stage, j):
                 p[rows] = t[rows]
                 continue
-            for d in stage.depths:
-                if d > j:
-                    theta[rows, space.beta_index(s, d)] = t[rows]
+            for b in present_betas(space, s, j):
+                theta[rows, b] = t[rows]
     return p, theta
-
-
-def _presence(space: SearchSpace) -> np.ndarray:
-    """``M[a, b] = 1`` iff alpha variable a's position is present at depth option b of its stage."""
-    m = np.zeros((space.num_alpha, space.num_beta))
-    for s, stage in enumerate(space.stages):
-        for j, choices in enumerate(stage.positions):
-            rows = slice(space.alpha_offsets[s][j], space.alpha_offsets[s][j] + len(choices))
-            for d in stage.depths:
-                if d > j:
-                    m[rows, space.beta_index(s, d)] = 1.0
-    return m
 
 
 def lifted_accuracy(space: SearchSpace, form: BilinearForm) -> tuple[np.ndarray, np.ndarray]:
@@ -87,7 +71,7 @@ def lifted_accuracy(space: SearchSpace, form: BilinearForm) -> tuple[np.ndarray,
     block is absent: the relaxation is then an approximation, used only to guide the Frank-Wolfe
     heuristics (every answer is re-evaluated exactly).
     """
-    presence = _presence(space)
+    presence = presence_matrix(space)
     p = form.p_alpha.copy()
     q = form.Q.copy()
     for s, stage in enumerate(space.stages):
@@ -104,7 +88,7 @@ def _optional_mask(space: SearchSpace) -> np.ndarray:
     mask = np.zeros(space.num_alpha, dtype=bool)
     for s, stage in enumerate(space.stages):
         for j, choices in enumerate(stage.positions):
-            if j >= stage.min_depth:
+            if not always_present(stage, j):
                 a0 = space.alpha_offsets[s][j]
                 mask[a0:a0 + len(choices)] = True
     return mask
@@ -140,7 +124,7 @@ class Resource:
 
 @dataclass(frozen=True)
 class SearchProblem:
-    """Maximise ``accuracy`` s.t. ``resource_k <= budget_k`` (DESIGN 3.3), validated once."""
+    """Maximise ``accuracy`` s.t. ``resource_k <= budget_k`` (docs/search.md), validated once."""
 
     space: SearchSpace
     accuracy: BilinearForm
@@ -206,21 +190,7 @@ class SearchProblem:
 
     def cheapest(self, t: np.ndarray) -> Architecture:
         """The network minimising the sum of per-alpha costs ``t`` over its present blocks (exact)."""
-        depths, blocks = [], []
-        for s, stage in enumerate(self.space.stages):
-            best = None
-            for d in stage.depths:
-                ids, total = [], 0.0
-                for j in range(d):
-                    a0 = self.space.alpha_offsets[s][j]
-                    c = int(np.argmin(t[a0:a0 + len(stage.positions[j])]))
-                    ids.append(stage.positions[j][c].id)
-                    total += t[a0 + c]
-                if best is None or total < best[0]:
-                    best = (total, d, tuple(ids))
-            depths.append(best[1])
-            blocks.append(best[2])
-        return Architecture(tuple(depths), tuple(blocks))
+        return encoding.cheapest(self.space, t)
 
     def infeasibility_message(self) -> str | None:
         """The "infeasible: the smallest reachable <resource> is X <unit>" sentence, or None."""

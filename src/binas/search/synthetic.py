@@ -3,7 +3,7 @@
 The latency LUT is derived from the exact analytic MACs/params of each block plus per-layer and
 SE overheads and log-normal noise, so its ranking looks like a measured CPU table. The
 ``contributions`` estimator gives larger blocks and deeper stages more accuracy with diminishing,
-noisy returns, in the exact form of DESIGN 3.2.
+noisy returns, in the exact form of the contributions estimator (docs/estimator.md).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def synthetic_lut(space: SearchSpace, rng: np.random.Generator, *, resource: str
 
 def synthetic_contributions(space: SearchSpace, rng: np.random.Generator, *, a0: float = 55.0,
                             noise: float = 0.2) -> BilinearForm:
-    """A ``contributions`` estimator (DESIGN 3.2, accuracy in %) with realistic trends."""
+    """A ``contributions`` estimator (docs/estimator.md, accuracy in %) with realistic trends."""
     t = np.zeros(space.num_alpha)
     p_beta = np.zeros(space.num_beta)
     n_stages = len(space.stages)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from binas.errors import BinasError, FileFormatError
+from binas.errors import BinasError, ConfigError, FileFormatError
 from binas.io import load_yaml, read_text
 
 __all__ = ["STAGES", "TrainConfig", "check_finite_fields", "load_config", "load_dataclass", "resolve_data",
@@ -16,10 +16,6 @@ __all__ = ["STAGES", "TrainConfig", "check_finite_fields", "load_config", "load_
 STAGES = ("heaviest", "supernet", "both")
 SAMPLING = ("per-image", "per-batch")
 OPTIMIZERS = ("sgd", "adamw")
-
-
-class ConfigError(BinasError):
-    """A training configuration value is invalid."""
 
 
 @dataclass

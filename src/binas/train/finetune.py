@@ -1,4 +1,4 @@
-"""Fine-tune an extracted child with knowledge distillation from the heaviest network (DESIGN 7).
+"""Fine-tune an extracted child with knowledge distillation from the heaviest network (docs/supernet.md).
 
 The student is the static child of an architecture with weights inherited from the supernet; the
 frozen teacher is the stage-A heaviest network of the same run. Loss = CE (label smoothing) +

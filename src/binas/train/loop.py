@@ -1,4 +1,4 @@
-"""Supernet training (DESIGN 4): stage A trains the heaviest network, stage B the whole supernet with
+"""Supernet training (docs/supernet.md): stage A trains the heaviest network, stage B the whole supernet with
 uniform sampling and distillation from the frozen stage-A heaviest network.
 
 Everything random is derived from ``(seed, stage, step, rank)``: the data order comes from a

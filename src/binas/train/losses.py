@@ -1,4 +1,4 @@
-"""Stage-B loss (DESIGN 4): CE with label smoothing + KL on logits + MSE on every stage output."""
+"""Stage-B loss (docs/supernet.md): CE with label smoothing + KL on logits + MSE on every stage output."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
+from binas.console import err_console
 from binas.errors import FileFormatError
 from binas.io import atomic_write_text, read_text
 from binas.train.config import TrainConfig
@@ -109,8 +110,6 @@ class Progress:
     def __init__(self, title: str, total: int, start: int, enabled: bool) -> None:
         self.bar = None
         if enabled:
-            from binas.cli.common import err_console
-
             self.bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                     TextColumn("loss {task.fields[loss]:.3f}"), TimeRemainingColumn(),
                                     console=err_console, transient=False)
