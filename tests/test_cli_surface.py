@@ -101,9 +101,12 @@ def test_help_lists_the_choices(argv: list[str], listed: str) -> None:
     assert result.exit_code == 0 and listed in result.output, result.output
 
 
-def test_shell_completion_offers_the_choices() -> None:
+def test_shell_completion_offers_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Typer detects the user's shell from the parent processes (none when the suite runs detached);
+    # its test switch, read when the command is built, makes --show-completion take the shell as a value.
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     script = runner.invoke(app, ["--show-completion", "bash"], prog_name="binas")
-    assert script.exit_code == 0 and "_BINAS_COMPLETE=complete_bash" in script.output
+    assert script.exit_code == 0 and "_BINAS_COMPLETE=complete_bash" in script.output, (script.output, script.exception)
     env = {"_BINAS_COMPLETE": "complete_bash", "COMP_WORDS": "binas search --solver ", "COMP_CWORD": "3"}
     offered = runner.invoke(app, [], env=env, prog_name="binas")
     assert offered.output.split() == ["milp", "bcfw", "bcfw-reference", "evolution", "random"]
