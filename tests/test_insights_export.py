@@ -67,6 +67,7 @@ def test_insights_cli(tmp_path) -> None:
     paths = json.loads(result.stdout)
     for key in ("heatmaps", "depth", "gain", "pareto", "report", "json"):
         assert (tmp_path / "ins" / paths[key].split("/")[-1]).stat().st_size > 0
+    assert json.loads((tmp_path / "ins" / "insights.json").read_text())["format"] == "binas.insights/1"
     report = (tmp_path / "ins" / "report.md").read_text()
     assert "## Summary" in report and "![Pareto front](pareto.png)" in report
     tiny_lut = analytic_lut(TINY, "macs").save(tmp_path / "tiny.json")

@@ -98,6 +98,7 @@ def test_cli_trains_both_stages_and_prints_json(space_file, tmp_path):
     for name in ("config.yaml", "metrics.jsonl", "metrics.csv", "checkpoint.safetensors", "stage_a.safetensors",
                  "result.json"):
         assert (out / name).is_file(), name
+    assert json.loads((out / "result.json").read_text())["format"] == "binas.train-result/1"
     rows = [json.loads(r) for r in (out / "metrics.jsonl").read_text().splitlines()]
     assert {r["stage"] for r in rows} == {"heaviest", "supernet"}
     assert any("kd" in r for r in rows)

@@ -14,7 +14,9 @@ from binas.plots import plot_choice_heatmaps, plot_depth_values, plot_front, plo
 from binas.resources.lut import Lut
 from binas.space import SearchSpace
 
-__all__ = ["insights_json", "write_insights"]
+__all__ = ["INSIGHTS_FORMAT", "insights_json", "write_insights"]
+
+INSIGHTS_FORMAT = "binas.insights/1"
 
 
 def insights_json(ins: Insights) -> dict[str, Any]:
@@ -32,8 +34,8 @@ def insights_json(ins: Insights) -> dict[str, Any]:
         stages.append({"stage": s + 1, "depth_values": {str(d): float(v) for d, v in
                                                          zip(stage.depths, ins.depth_values[s])},
                        "positions": positions})
-    return {"space": ins.space.name, "space_hash": ins.space.space_hash, "resource": ins.resource,
-            "unit": ins.unit, "stages": stages, "summary": summarise(ins)}
+    return {"format": INSIGHTS_FORMAT, "space": ins.space.name, "space_hash": ins.space.space_hash,
+            "resource": ins.resource, "unit": ins.unit, "stages": stages, "summary": summarise(ins)}
 
 
 def write_insights(space: SearchSpace, form: BilinearForm, lut: Lut | None, out_dir: str | Path,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["pareto", "search"]
 
 EXIT_BUDGET_EXCEEDED = 3
+PARETO_FORMAT = "binas.pareto/1"  # the file of ``binas pareto --out`` (schemas/pareto.schema.json)
 SURROGATE_TOP_K = 20  # surrogate candidates re-ranked by a non-bilinear predictor without --verify
 
 EstimatorOpt = Annotated[Path, typer.Option("--estimator", "-e", help="binas.estimator/1 JSON file.")]
@@ -300,7 +301,8 @@ def pareto(
     name = front.resource
     points_json = [{name: float(v), "accuracy": float(a), "arch": arch_to_json(sp, arch)}
                    for v, a, arch in zip(front.values, front.accuracy, front.architectures)]
-    obj: dict[str, Any] = {"resource": name, "unit": front.unit, "front": points_json, "seconds": front.seconds}
+    obj: dict[str, Any] = {"format": PARETO_FORMAT, "resource": name, "unit": front.unit, "front": points_json,
+                           "seconds": front.seconds}
     if opts.enabled:
         obj["verified"] = _verify_front(problem, front, opts, opts.distance(opts.k), points,
                                         ensemble_spread_fn(form, sp))

@@ -1,8 +1,10 @@
 """The samples JSONL format: one measured architecture per line.
 
-Each line is a JSON object ``{"arch": <binas.arch/1 object or timm arch-def string>,
-"accuracy": <top-1 %>, "<resource>": <number>, ...}``. Readers validate every line against the
-space and name the offending line number; writers write the whole file atomically.
+Each line is a JSON object ``{"format": "binas.sample/1", "arch": <binas.arch/1 object or timm
+arch-def string>, "accuracy": <top-1 %>, "<resource>": <number>, ...}`` (schemas/samples-line.schema.json).
+``format`` is optional on reading (older files lack it) but must be ``binas.sample/1`` when present.
+Readers validate every line against the space and name the offending line number; writers write the
+whole file atomically.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from binas.errors import BinasError, FileFormatError
 from binas.io import atomic_write_text, check_finite, read_text
 from binas.space import Architecture, SearchSpace
 
-__all__ = ["Sample", "read_samples", "write_samples", "samples_to_lines", "accuracies"]
+__all__ = ["SAMPLE_FORMAT", "Sample", "read_samples", "write_samples", "samples_to_lines", "accuracies"]
+
+SAMPLE_FORMAT = "binas.sample/1"
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ def _parse_line(space: SearchSpace, text: str, where: str) -> Sample:
         raise FileFormatError(f"{where} is not valid JSON: {exc.msg}") from None
     if not isinstance(obj, dict) or "arch" not in obj or "accuracy" not in obj:
         raise FileFormatError(f"{where} must be a JSON object with 'arch' and 'accuracy'")
+    if obj.get("format", SAMPLE_FORMAT) != SAMPLE_FORMAT:
+        raise FileFormatError(f"{where} is not a {SAMPLE_FORMAT} line (format: {obj['format']!r})")
     spec = obj["arch"]
     try:
         if isinstance(spec, str):
@@ -69,8 +75,9 @@ def read_samples(path: str | Path, space: SearchSpace) -> list[Sample]:
 
 def samples_to_lines(space: SearchSpace, samples: list[Sample]) -> list[str]:
     """JSONL lines (arch as a ``binas.arch/1`` object)."""
-    return [json.dumps({"arch": arch_to_json(space, s.arch), "accuracy": float(s.accuracy),
-                        **{k: float(v) for k, v in s.resources.items()}}, allow_nan=False)
+    return [json.dumps({"format": SAMPLE_FORMAT, "arch": arch_to_json(space, s.arch),
+                        "accuracy": float(s.accuracy), **{k: float(v) for k, v in s.resources.items()}},
+                       allow_nan=False)
             for s in samples]
 
 

@@ -37,6 +37,7 @@ from binas.train.pieces import cosine_lr, ema_init, ema_update, freeze, make_opt
 
 __all__ = ["CHECKPOINT_NAME", "STAGE_A_NAME", "augment_batch", "cosine_lr", "train_supernet"]  # augment_batch, cosine_lr: re-exports
 
+RESULT_FORMAT = "binas.train-result/1"  # result.json of a finished run
 CHECKPOINT_NAME = "checkpoint.safetensors"  # the resumable training state
 STAGE_A_NAME = "stage_a.safetensors"  # supernet after stage A (the stage-B teacher comes from it)
 _STAGE_IDS = {"heaviest": 1, "supernet": 2}
@@ -119,8 +120,9 @@ class _Trainer:
         if self.d.is_main:
             save_supernet(self._unwrapped(), final, {"config": self.config.to_dict(), "steps": total})
             self.results.update(steps=total, wall_s=round(time.perf_counter() - started, 2))
-            atomic_write_json(self.out / "result.json", {"checkpoint": str(final), "steps": total,
-                                                         "resumed_from_step": resumed_from, "metrics": self.results})
+            atomic_write_json(self.out / "result.json", {"format": RESULT_FORMAT, "checkpoint": str(final),
+                                                         "steps": total, "resumed_from_step": resumed_from,
+                                                         "metrics": self.results})
             self.metrics.close()
         self.d.barrier()
         return {"checkpoint": str(final), "steps": total, "resumed_from_step": resumed_from, "metrics": self.results}
@@ -144,8 +146,11 @@ class _Trainer:
         result = read_json(self.out / "result.json", "training result")
         if not isinstance(result, dict):
             raise FileFormatError(f"training result {self.out / 'result.json'} is corrupt")
+        if result.get("format", RESULT_FORMAT) != RESULT_FORMAT:  # runs finished before the key was added lack it
+            raise FileFormatError(f"training result {self.out / 'result.json'} is not a {RESULT_FORMAT} file "
+                                  f"(format: {result['format']!r})")
         self.log(f"run {self.out} is already complete ({result.get('steps')} steps): nothing to resume")
-        return {**result, "complete": True}
+        return {**{k: v for k, v in result.items() if k != "format"}, "complete": True}
 
     def _resume_state(self, resume: bool) -> TrainState | None:
         """The state to continue from (None: start afresh); refuses to overwrite a run by accident and to
