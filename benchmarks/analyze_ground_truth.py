@@ -22,11 +22,12 @@ import numpy as np
 
 from binas.codec import parse_timm
 from binas.estimator.metrics import kendall_tau, spearman
+from binas.estimator.store import load_predictor
 from binas.io import atomic_write_json, read_json
 from binas.space import load_space
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ground_truth import DEFAULT_EXTRA, DEFAULT_OUT, read_lines  # noqa: E402
+from ground_truth import DEFAULT_EXTRA, DEFAULT_OUT, read_lines, run_main  # noqa: E402
 
 RANDOM_PER_BUDGET = 20  # "the best of 20 random networks under the same budget"
 
@@ -141,16 +142,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--estimator", action="append", default=[], help="LABEL=PATH of an estimator/predictor file")
     p.add_argument("--budgets", type=float, nargs="*", default=[5.5, 6.0, 6.5])
     p.add_argument("--extra", type=Path, default=DEFAULT_EXTRA, help="networks found by ground_truth_search.py")
-    p.add_argument("--out", type=Path, default=None, help="default: analysis.json beside the data file")
+    p.add_argument("--out", type=Path, default=None, help="default: analysis.json beside the data file "
+                   "(the plots are written beside it)")
     args = p.parse_args(argv)
-    folder = args.ground_truth.parent
+    folder = args.ground_truth.parent  # the one-shot files and trials beside the data file
     out = args.out or folder / "analysis.json"
+    plots = out.parent
     rows = read_lines(args.ground_truth)
+    if not rows:
+        print(f"error: {args.ground_truth} holds no complete ground-truth line", file=sys.stderr)
+        return 2
     recipes = sorted({r["recipe"] for r in rows})
     if len(recipes) != 1:
         print(f"error: {args.ground_truth} mixes recipes {recipes}", file=sys.stderr)
         return 2
     space = load_space(rows[0]["space"])
+    predictors = {label: load_predictor(path, space)
+                  for label, _, path in (spec.partition("=") for spec in args.estimator)}
     archs = per_arch(rows)
     truth = {k: a["acc"] for k, a in archs.items()}
     result: dict[str, Any] = {
@@ -168,26 +176,23 @@ def main(argv: list[str] | None = None) -> int:
             result["oneshot"][f"{obj['label']}/{metric}"] = taus(truth, scores)
         if obj["label"] == "full":
             keys = [k for k in obj["archs"] if k in truth]
-            scatter(folder / "oneshot-vs-standalone.png", [obj["archs"][k]["oneshot_bn"] for k in keys],
+            scatter(plots / "oneshot-vs-standalone.png", [obj["archs"][k]["oneshot_bn"] for k in keys],
                     [truth[k] for k in keys], "one-shot top-1 with BN recalibration (%)", "stand-alone top-1 (%)",
                     f"one-shot vs stand-alone: Kendall-tau {result['oneshot']['full/oneshot_bn']['kendall_tau']:.3f}")
-    for spec in args.estimator:
-        label, _, path = spec.partition("=")
-        from binas.estimator.store import load_predictor
-        pred = load_predictor(path, space)
-        keys = sorted(truth)
+    keys = sorted(truth)
+    for label, pred in predictors.items():
         scores = dict(zip(keys, np.asarray(pred.predict_archs([parse_timm(space, k) for k in keys]), dtype=float)))
         result["estimators"][label] = taus(truth, scores)
-        scatter(folder / f"estimator-{label}.png", [scores[k] for k in keys], [truth[k] for k in keys],
+        scatter(plots / f"estimator-{label}.png", [scores[k] for k in keys], [truth[k] for k in keys],
                 f"{label} prediction", "stand-alone top-1 (%)",
                 f"{label}: Kendall-tau {result['estimators'][label]['kendall_tau']:.3f}")
     found = {row["kind"]: row["arch"] for row in read_lines(args.extra)}
     result["search"] = [search_outcome(archs, found, b) for b in args.budgets]
-    outcome_plot(folder / "search-outcome.png", result["search"])
+    outcome_plot(plots / "search-outcome.png", result["search"])
     atomic_write_json(out, result)
     print(json.dumps(result, indent=1))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -31,6 +31,7 @@ import torch
 from binas.baselines import uniform_archs
 from binas.codec import format_timm, parse_timm
 from binas.data import load_data
+from binas.errors import BinasError
 from binas.io import atomic_write_bytes
 from binas.resources.analytic import network_cost
 from binas.resources.lut import load_lut
@@ -130,6 +131,15 @@ def run_job(space: SearchSpace, kind: str, arch: Architecture, index: int, seed:
             f"{platform.system()}, torch {torch.__version__}"}
 
 
+def run_main(main: Callable[[], int]) -> int:
+    """Run a ground-truth script's ``main``: a bad input is one ``error:`` line and exit 2, not a traceback."""
+    try:
+        return main()
+    except (BinasError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--space", default="mobilenetv3-tiny")
@@ -188,4 +198,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

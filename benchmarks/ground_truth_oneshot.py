@@ -28,7 +28,7 @@ from binas.nn.supernet import extract_child, load_supernet
 from binas.standalone import evaluate_top1
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ground_truth import DEFAULT_EXTRA, DEFAULT_OUT, architectures, read_lines, stamp_lines  # noqa: E402
+from ground_truth import DEFAULT_EXTRA, DEFAULT_OUT, architectures, read_lines, run_main, stamp_lines  # noqa: E402
 
 FORMAT = "binas.ground-truth-oneshot/1"
 
@@ -87,4 +87,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ground_truth import DEFAULT_EXTRA, DEFAULT_LUT, append_line, read_lines  # noqa: E402
+from ground_truth import DEFAULT_EXTRA, DEFAULT_LUT, append_line, read_lines, run_main  # noqa: E402
 
 from binas.baselines import scaled_baseline  # noqa: E402
 from binas.codec import format_timm  # noqa: E402
@@ -81,4 +81,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main))

@@ -133,3 +133,15 @@ def test_stamp_lines_rewrites_atomically_and_appends_continue(tmp_path):
     assert [r["arch"] for r in rows] == ["a0", "a1", "a2", "a3"]
     assert [r.get("oneshot_acc") for r in rows] == [None, 1.0, None, None]
     assert path.read_bytes().endswith(b"\n")
+
+
+def test_scripts_refuse_bad_inputs_in_one_line(tmp_path, capsys):
+    empty = tmp_path / "ground-truth-empty.jsonl"
+    empty.write_text('{"arch": "trunc')  # only a truncated line
+    assert analyze_ground_truth.main(["--ground-truth", str(empty)]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {empty} holds no complete ground-truth line"
+    missing = tmp_path / "missing.json"
+    assert ground_truth.run_main(lambda: analyze_ground_truth.main(["--estimator", f"x={missing}",
+                                                                   "--out", str(tmp_path / "a.json")])) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: estimator file {missing} does not exist"]
