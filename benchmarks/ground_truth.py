@@ -135,7 +135,7 @@ def run_main(main: Callable[[], int]) -> int:
     """Run a ground-truth script's ``main``: a bad input is one ``error:`` line and exit 2, not a traceback."""
     try:
         return main()
-    except (BinasError, RuntimeError) as exc:
+    except BinasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

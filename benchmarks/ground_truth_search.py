@@ -31,6 +31,7 @@ from ground_truth import DEFAULT_EXTRA, DEFAULT_LUT, append_line, read_lines, ru
 
 from binas.baselines import scaled_baseline  # noqa: E402
 from binas.codec import format_timm  # noqa: E402
+from binas.errors import SearchError  # noqa: E402
 from binas.resources.lut import load_lut  # noqa: E402
 from binas.space import load_space  # noqa: E402
 
@@ -39,7 +40,7 @@ def cli_search(args: list[str]) -> dict:
     """Run ``binas search ... --json`` and return its result (raises with the CLI's message on failure)."""
     proc = subprocess.run([sys.executable, "-m", "binas", "search", *args, "--json"], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"binas search {' '.join(args)} failed: {proc.stderr.strip()}")
+        raise SearchError(f"binas search {' '.join(args)} failed: {proc.stderr.strip()}")
     return json.loads(proc.stdout)
 
 
@@ -48,12 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--estimator", type=Path, required=True, help="bilinear estimator file (binas's search)")
     p.add_argument("--mlp", type=Path, required=True, help="MLP predictor fitted on one-shot samples")
     p.add_argument("--run", type=Path, required=True, help="supernet run directory (for --verify)")
+    p.add_argument("--space", default="mobilenetv3-tiny", help="as in ground_truth.py")
     p.add_argument("--lut", type=Path, default=DEFAULT_LUT)
     p.add_argument("--budgets", type=float, nargs="+", default=[5.5, 6.0, 6.5])
     p.add_argument("--verify", type=int, default=10, help="networks re-scored by the supernet")
     p.add_argument("--extra", type=Path, default=DEFAULT_EXTRA)
     args = p.parse_args(argv)
-    space = load_space("mobilenetv3-tiny")
+    space = load_space(args.space)
     lut = load_lut(args.lut, space)
     done = {row["kind"] for row in read_lines(args.extra)}
     for budget in args.budgets:

@@ -117,15 +117,14 @@ class _Trainer:
                 continue
             total += self._train_stage(stage, state if state is not None and state.stage == stage else None)
         final = self.out / FINAL_NAME
+        result = {"checkpoint": str(final), "steps": total, "resumed_from_step": resumed_from, "metrics": self.results}
         if self.d.is_main:
             save_supernet(self._unwrapped(), final, {"config": self.config.to_dict(), "steps": total})
             self.results.update(steps=total, wall_s=round(time.perf_counter() - started, 2))
-            atomic_write_json(self.out / "result.json", {"format": RESULT_FORMAT, "checkpoint": str(final),
-                                                         "steps": total, "resumed_from_step": resumed_from,
-                                                         "metrics": self.results})
+            atomic_write_json(self.out / "result.json", {"format": RESULT_FORMAT, **result})
             self.metrics.close()
         self.d.barrier()
-        return {"checkpoint": str(final), "steps": total, "resumed_from_step": resumed_from, "metrics": self.results}
+        return result
 
     def _recall_eval(self, stage: str) -> None:
         """Put the accuracies of a stage finished before a resume back into the results."""
