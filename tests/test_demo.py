@@ -26,7 +26,8 @@ TINY_DEMO = {
     "random_min_fraction": 0.5, "finetune_steps": 2, "finetune_batch_size": 16, "eval_images": 64,
     "latency_repeats": 2, "workers": 1,
 }
-HEADLINE = ("budget_ms", "found_acc", "baseline_acc", "random_median_acc", "random_best_acc", "lut_ms", "measured_ms")
+HEADLINE = ("budget_ms", "found_acc", "baseline_acc", "random_median_acc", "random_best_acc", "lut_ms", "measured_ms",
+            "argmax_acc")
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,16 @@ def test_train_path_end_to_end_and_resume(trained_demo) -> None:
         assert f"![{png}]({png}.png)" in report and (out / f"{png}.png").stat().st_size > 1000
     plan = json.loads((out / "plan.json").read_text())
     assert [n["kind"] for n in plan["networks"] if n["budget"] == 0].count("random") == 2
+    # the found network is the best of the exact top-K re-scored on the supernet (BN recalibrated)
+    for b, search in enumerate(plan["searches"]):
+        verify = search["verify"]
+        scores = [c["verified"] for c in verify["candidates"]]
+        assert 2 <= len(scores) <= 8 and verify["chosen"] == int(np.argmax(scores))
+        assert all(c["lut_ms"] <= search["budget_ms"] for c in verify["candidates"])
+        kinds = {n["kind"]: n["timm"] for n in plan["networks"] if n["budget"] == b}
+        assert kinds["found"] == verify["candidates"][verify["chosen"]]["timm"]
+        assert ("argmax" in kinds) == (verify["chosen"] != 0)
+    assert "## How the found networks were chosen" in report
     summary = json.loads((out / "summary.json").read_text())
     assert summary["headline"]["budgets"] == headline["budgets"]
     # a killed demo continues: finished steps are reused, only the missing ones run again
@@ -145,5 +156,8 @@ def test_demo_config_errors(tmp_path) -> None:
     config.write_text("budget_quantiles: [0.5, 1.5]\n")
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--config", str(config)])
     assert result.exit_code == 2 and "budget_quantiles must list 1 to 10 numbers in (0, 1)" in result.output
+    config.write_text("verify_k: 0\n")
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--config", str(config)])
+    assert result.exit_code == 2 and "verify_k must be a whole number >= 1" in result.output
     missing = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--pretrained", str(tmp_path / "no.st")])
     assert missing.exit_code == 2 and "does not exist" in missing.output

@@ -190,8 +190,9 @@ def test_interrupted_measurement_resumes_to_the_same_result(tmp_path) -> None:
     space = toy_space()
     acc = additive_oracle(space)
     x, y = oracle_data(64)
-    cfg = BuildConfig(images=40, crn=False, seed=5)
-    full, _, _ = measure_contributions(OracleNet(space, acc), space, x, y, cfg, tmp_path / "full.json")
+    full, _, _ = measure_contributions(OracleNet(space, acc), space, x, y, BuildConfig(images=40, crn=False, seed=5),
+                                       tmp_path / "full.json")  # many measurements per forward pass
+    cfg = BuildConfig(images=40, crn=False, seed=5, batch_size=40)  # one per forward pass: the same results
 
     def stop(done: int, total: int) -> None:
         if done == 4:

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from binas.errors import BinasError
 
 __all__ = ["DEVICES", "Runtime", "is_main_process", "open_runtime", "resolve_device", "runtime_or",
-           "torchrun_rank_world"]
+           "torchrun_rank_world", "using_threads"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -120,24 +120,33 @@ def open_runtime(device: str = "auto", *, amp: bool = True, channels_last: bool 
     dev = resolve_device(device, local)
     if threads is not None and threads < 1:
         raise BinasError(f"--threads must be at least 1, got {threads}")
-    saved_threads = torch.get_num_threads()
     created = False
+    with using_threads(threads):
+        try:
+            if dev.type == "cuda":
+                torch.cuda.set_device(dev)
+            if world > 1 and not dist.is_initialized():
+                dist.init_process_group("nccl" if dev.type == "cuda" else "gloo",
+                                        device_id=dev if dev.type == "cuda" else None)
+                created = True
+            rank = dist.get_rank() if dist.is_initialized() else 0
+            size = dist.get_world_size() if dist.is_initialized() else 1
+            yield Runtime(dev, rank, size, amp, channels_last)
+        finally:
+            if created and dist.is_initialized():
+                dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def using_threads(threads: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(threads)`` for the duration, restored afterwards (None: leave it)."""
+    saved = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        if dev.type == "cuda":
-            torch.cuda.set_device(dev)
-        if world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", device_id=dev if dev.type == "cuda"
-                                    else None)
-            created = True
-        rank = dist.get_rank() if dist.is_initialized() else 0
-        size = dist.get_world_size() if dist.is_initialized() else 1
-        yield Runtime(dev, rank, size, amp, channels_last)
+        yield
     finally:
-        if created and dist.is_initialized():
-            dist.destroy_process_group()
-        torch.set_num_threads(saved_threads)
+        torch.set_num_threads(saved)
 
 
 @contextlib.contextmanager

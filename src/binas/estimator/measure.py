@@ -132,6 +132,14 @@ def rank_world() -> tuple[int, int]:
     return 0, 1
 
 
+def _chunks(pending: list[tuple[int, Measurement]], cfg: BuildConfig) -> list[list[tuple[int, Measurement]]]:
+    """Measurements grouped so that one forward pass holds up to ``batch_size`` images (at least one
+    measurement each): every measurement routes each image on its own, so evaluating several together
+    gives the same per-image outcomes with larger per-choice groups (faster on a CPU)."""
+    per = max(1, cfg.batch_size // cfg.images)
+    return [pending[i:i + per] for i in range(0, len(pending), per)]
+
+
 def measure_contributions(
     net: torch.nn.Module, space: SearchSpace, x: Any, y: torch.Tensor, cfg: BuildConfig,
     out: str | Path, *, resume: bool = False, meta: dict[str, Any] | None = None,
@@ -163,16 +171,21 @@ def measure_contributions(
     path = partial_path(out, rank, world)
     results = _load_partial(path, config, resume)
     mine = [(k, m) for k, m in enumerate(measurement_plan(space)) if k % world == rank]
-    for count, (k, m) in enumerate(mine, 1):
-        if m.key not in results:
-            idx, codes = measurement_inputs(space, k, m, x.shape[0], cfg)
-            t = torch.from_numpy(idx)
-            ok = evaluate_codes(net, x.index_select(0, t), y.index_select(0, t), codes, cfg.batch_size, rt)
+    done = sum(m.key in results for _, m in mine)
+    if on_measured is not None and done:
+        on_measured(done, len(mine))
+    for chunk in _chunks([(k, m) for k, m in mine if m.key not in results], cfg):
+        inputs = [measurement_inputs(space, k, m, x.shape[0], cfg) for k, m in chunk]
+        t = torch.from_numpy(np.concatenate([idx for idx, _ in inputs]))
+        ok_all = evaluate_codes(net, x.index_select(0, t), y.index_select(0, t),
+                                np.concatenate([codes for _, codes in inputs]), cfg.batch_size, rt)
+        for (_, m), ok in zip(chunk, np.split(ok_all, len(chunk))):
             se = float(ok.std(ddof=1) / np.sqrt(ok.size)) * 100.0
             results[m.key] = [float(ok.mean()) * 100.0, se, pack_outcomes(ok)]
-            atomic_write_json(path, {"format": PARTIAL_FORMAT, "config": config, "results": results})
+        atomic_write_json(path, {"format": PARTIAL_FORMAT, "config": config, "results": results})
+        done += len(chunk)
         if on_measured is not None:
-            on_measured(count, len(mine))
+            on_measured(done, len(mine))
     merged = {k: v for part in rt.gather_objects(results) for k, v in part.items()}
     if any(not isinstance(v, list) or len(v) != 3 for v in merged.values()):
         raise FileFormatError(f"{path} holds malformed measurements; delete it and build again")

@@ -1,0 +1,130 @@
+"""`binas demo`'s steps in order, each skipped when its artifact exists (docs/demo.md)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+from binas.demo.compare import one_shot_data, plan_networks, train_all
+from binas.demo.config import SOURCE_FILE, DemoConfig, check_demo_config, check_same_demo, train_config
+from binas.demo.report import write_report
+from binas.demo.timing import measure_latency, measure_this_lut
+from binas.errors import BinasError
+from binas.estimator.form import load_estimator
+from binas.estimator.measure import BuildConfig
+from binas.estimator.pipeline import build_estimator, sample_subnets
+from binas.estimator.samples import read_samples, write_samples
+from binas.io import atomic_write_json, read_json
+from binas.nn.supernet import FINAL_NAME, load_supernet
+from binas.pretrained import packaged_path, unpack_supernet
+from binas.resources.lut import Lut, load_lut
+from binas.runtime import using_threads
+from binas.search.pareto import pareto_front
+from binas.search.problem import build_problem
+from binas.space import load_space
+from binas.train.loop import CHECKPOINT_NAME, train_supernet
+
+__all__ = ["run_demo"]
+
+
+class _Steps:
+    """Runs named steps, skipping those whose artifact exists, and reports progress on stderr.
+
+    The seconds a step took when it ran are kept in ``timings.json`` (a resumed demo reports them, not
+    the time it took to reuse the artifact); a step whose run was not recorded shows as ``None``.
+    """
+
+    def __init__(self, log: Callable[[str], None], record: Path) -> None:
+        self.log, self.record = log, record
+        self.timings: dict[str, float | None] = read_json(record, "demo timings") if record.is_file() else {}
+
+    def run(self, name: str, artifact: Path, make: Callable[[], Any]) -> Path:
+        started = time.perf_counter()
+        if artifact.exists():
+            self.log(f"[{name}] reusing {artifact}")
+            self.timings.setdefault(name, None)
+            return artifact
+        self.log(f"[{name}] ...")
+        make()
+        self.timings[name] = round(time.perf_counter() - started, 1)
+        atomic_write_json(self.record, self.timings)
+        self.log(f"[{name}] done in {self.timings[name]:.1f} s")
+        return artifact
+
+
+def _supernet(cfg: DemoConfig, run: Path, quiet: bool) -> None:
+    """Train the supernet here (``train``) or unpack the shipped one (``pretrained``) into ``run``."""
+    run.mkdir(parents=True, exist_ok=True)
+    if cfg.train:
+        started = time.perf_counter()
+        train_supernet(train_config(cfg, run), resume=(run / CHECKPOINT_NAME).is_file(), progress=not quiet)
+        source = {"path": "train", "recipe": dict(cfg.supernet), "train_seconds": round(time.perf_counter() - started)}
+    else:
+        packed = Path(cfg.pretrained) if cfg.pretrained else packaged_path()
+        info = unpack_supernet(packed, run / FINAL_NAME)
+        source = {"path": "pretrained", "file": str(packed), **info}
+    atomic_write_json(run / SOURCE_FILE, source)
+
+
+def _check_source(cfg: DemoConfig, run: Path) -> dict[str, Any]:
+    """The recorded source of the supernet in ``run``; refuses a run made by the other path."""
+    source = read_json(run / SOURCE_FILE, "demo supernet record")
+    wanted = "train" if cfg.train else "pretrained"
+    if source.get("path") != wanted:
+        raise BinasError(f"{run.parent} holds a demo run of the {source.get('path')!r} path, not {wanted!r}; "
+                         "choose another --out")
+    return source
+
+
+def _sample(run: Path, cfg: DemoConfig, lut: Lut, path: Path) -> None:
+    """One-shot accuracy of ``test_subnets`` random subnets on the first ``test_images`` test images."""
+    net = load_supernet(run).eval()
+    x, y = one_shot_data(net.space, cfg)
+    samples = sample_subnets(net, x, y, cfg.test_subnets, seed=cfg.seed + 1, luts=[lut], batch_size=500)
+    write_samples(path, net.space, samples)
+
+
+def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quiet: bool = False) -> dict[str, Any]:
+    """Run (or continue) the whole demo; returns the headline numbers and the paths of every artifact."""
+    check_demo_config(cfg)
+    out = Path(cfg.out)
+    space = load_space(cfg.space)
+    out.mkdir(parents=True, exist_ok=True)
+    check_same_demo(cfg, out)
+    steps = _Steps(log, out / "timings.json")
+    run = out / "supernet"
+    steps.run("supernet", run / SOURCE_FILE, lambda: _supernet(cfg, run, quiet))
+    source = _check_source(cfg, run)
+    if load_supernet(run).space.space_hash != space.space_hash:
+        raise BinasError(f"the demo supernet in {run} is not for space {space.name!r}")
+    lut_path = steps.run("lut", out / "lut_latency.json", lambda: measure_this_lut(space, cfg, out / "lut_latency.json"))
+    lut = load_lut(lut_path, space)
+    build = BuildConfig(images=cfg.estimator_images, crn=cfg.estimator_method == "differences", seed=cfg.seed)
+    with using_threads(cfg.workers):  # the one-shot measurements use every core the training will
+        est = steps.run("estimator", out / "estimator.json", lambda: build_estimator(
+            run, cfg.data, out / "estimator.json", build, method=cfg.estimator_method, data_dir=cfg.data_dir,
+            resume=True))
+        form = load_estimator(est, space)
+        samples_path = steps.run("held-out subnets", out / "test_samples.jsonl",
+                                 lambda: _sample(run, cfg, lut, out / "test_samples.jsonl"))
+        samples = read_samples(samples_path, space)
+        plan_path = steps.run("search", out / "plan.json",
+                              lambda: plan_networks(space, run, form, lut, samples, cfg, out / "plan.json"))
+    plan = read_json(plan_path, "demo plan")
+    nets_dir = out / "nets"
+    steps.run("same training", nets_dir / "results.json", lambda: (
+        train_all(run, plan["networks"], cfg, nets_dir, log),
+        atomic_write_json(nets_dir / "results.json",
+                          {n["name"]: read_json(nets_dir / n["name"] / "result.json") for n in plan["networks"]})))
+    latency = steps.run("latency", out / "latency.json", lambda: measure_latency(
+        space, lut, plan["networks"], cfg, nets_dir, out / "latency.json"))
+    front = pareto_front(build_problem(space, form, [lut]))
+    summary = write_report(out, space, form, lut, samples, plan, read_json(nets_dir / "results.json"),
+                           read_json(latency), front, source, steps.timings, asdict(cfg))
+    return {**summary["headline"], "out": str(out), "report": str(out / "report.md"),
+            "summary": str(out / "summary.json"), "supernet": str(run / FINAL_NAME), "lut": str(lut_path),
+            "estimator": str(est), "test_samples": str(samples_path), "plan": str(plan_path),
+            "latency": str(latency)}
+
