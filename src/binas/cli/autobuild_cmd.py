@@ -17,7 +17,7 @@ __all__ = ["autobuild"]
 
 
 def _space_for(estimator: Path, space: str | None) -> SearchSpace:
-    from binas.io import read_format
+    from binas.artifacts import read_format
     from binas.space import load_space, space_named_in
 
     if space is not None:

@@ -62,7 +62,7 @@ def print_warning(message: Any) -> None:
 
 def claims(files: tuple[str, ...] = (), dirs: tuple[str, ...] = ()) -> Callable[[F], F]:
     """Decorate a command so that its output parameters (``files``/``dirs``, by parameter name) are checked,
-    locked and cleaned (:func:`binas.io.claim_outputs`) before the command does any work."""
+    locked and cleaned (:func:`binas.claims.claim_outputs`) before the command does any work."""
 
     def option(name: str) -> str:
         return "--" + name.replace("_", "-")
@@ -72,7 +72,7 @@ def claims(files: tuple[str, ...] = (), dirs: tuple[str, ...] = ()) -> Callable[
 
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
-            from binas.io import claim_outputs
+            from binas.claims import claim_outputs
 
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()

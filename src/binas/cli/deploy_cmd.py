@@ -115,7 +115,7 @@ def finetune(
 ) -> None:
     """Fine-tune ARCH (weights from the supernet) with KD from the heaviest network; torchrun-able."""
     from binas.codec import load_architecture
-    from binas.io import claim_outputs
+    from binas.claims import claim_outputs
     from binas.nn.supernet import load_supernet
     from binas.runtime import open_runtime
     from binas.train.config import load_dataclass, resolve_data

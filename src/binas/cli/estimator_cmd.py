@@ -235,7 +235,7 @@ def shrink(
     """Shrink every measured contribution by its standard error (empirical Bayes), same formulas after."""
     from binas.estimator.eb_shrink import shrink_contributions
     from binas.estimator.form import load_estimator
-    from binas.io import read_format
+    from binas.artifacts import read_format
     from binas.space import load_space
 
     sp = load_space(space or str(read_format(estimator, "binas.estimator/1", "estimator file").get("space", "")))
@@ -265,7 +265,7 @@ def evaluate(
     from binas.estimator.plots import scatter_plot
     from binas.estimator.samples import read_samples
     from binas.estimator.store import load_predictor
-    from binas.io import read_format
+    from binas.artifacts import read_format
     from binas.space import load_space, space_named_in
 
     header = read_format(estimator, "binas.estimator/1", "estimator file")

@@ -22,7 +22,7 @@ def insights(
 ) -> None:
     """Plot and summarise which design decisions buy accuracy where (and per resource unit)."""
     from binas.estimator.form import load_estimator
-    from binas.io import read_format
+    from binas.artifacts import read_format
     from binas.report import write_insights
     from binas.resources.lut import load_lut
     from binas.search.pareto import pareto_front

@@ -131,7 +131,7 @@ def validate(
     json_out: JsonOption = False,
 ) -> None:
     """Time random networks end to end with the LUT's own settings; report predicted vs measured."""
-    from binas.io import read_format
+    from binas.artifacts import read_format
     from binas.resources.fidelity import calibrated_lut, plot_fidelity, validate_lut
     from binas.resources.lut import LUT_FORMAT, load_lut
     from binas.space import load_space, space_named_in

@@ -44,7 +44,7 @@ def train(
     """Train a supernet: stage A (heaviest network), then stage B (uniform sampling + distillation)."""
     import yaml
 
-    from binas.io import claim_outputs
+    from binas.claims import claim_outputs
     from binas.train import load_config, train_supernet
     from binas.train.dist import is_main_process
 
