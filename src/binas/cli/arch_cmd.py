@@ -6,9 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from binas.cli.common import out_console, print_json
+from binas.cli.common import BinasTyper, out_console, print_json
 
-app = typer.Typer(help="Inspect architectures (timm arch-def strings or arch JSON files).",
+app = BinasTyper(help="Inspect architectures (timm arch-def strings or arch JSON files).",
                   no_args_is_help=True)
 
 

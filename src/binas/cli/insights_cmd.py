@@ -7,13 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from binas.cli.common import claims, out_console, print_json
+from binas.cli.common import OUTPUT_DIR, out_console, print_json
 
 
-@claims(dirs=('out',))
 def insights(
     estimator: Annotated[Path, typer.Option("--estimator", "-e", help="binas.estimator/1 file (bilinear form).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for plots, insights.json, report.md.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for plots, insights.json, "
+                   "report.md."), OUTPUT_DIR],
     lut: Annotated[Optional[Path], typer.Option("--lut", help="LUT for costs, gain per unit and the Pareto front.")] = None,
     space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML (default: the estimator's).")] = None,
     autobuild: Annotated[Optional[Path], typer.Option("--autobuild", help="An AutoBuild model (estimator fit --kind "

@@ -7,9 +7,9 @@ import typer
 from binas import __version__
 from binas.cli import (arch_cmd, autobuild_cmd, demo_cmd, deploy_cmd, estimator_cmd, insights_cmd, lut_cmd,
                        search_cmd, space_cmd, supernet_cmd)
-from binas.cli.common import BinasGroup
+from binas.cli.common import BinasGroup, BinasTyper
 
-app = typer.Typer(
+app = BinasTyper(
     cls=BinasGroup,
     name="binas",
     help="BINAS: hardware-constrained, interpretable neural architecture search.",
