@@ -86,9 +86,9 @@ def claiming(fn: F) -> F:
         outputs: dict[str, dict[str, Any]] = {"file": {}, "dir": {}}
         for param in signature.parameters.values():
             for mark in getattr(param.annotation, "__metadata__", ()):
-                if isinstance(mark, Output):
+                if isinstance(mark, Output) and bound.arguments[param.name] is not None:
                     outputs[mark.kind]["--" + param.name.replace("_", "-")] = bound.arguments[param.name]
-        if not outputs["file"] and not outputs["dir"]:
+        if not outputs["file"] and not outputs["dir"]:  # none given (e.g. search without --out)
             return fn(*args, **kwargs)
         from binas.claims import claim_outputs
 
