@@ -21,21 +21,12 @@ from binas.cli.common import BinasGroup, BinasTyper
 
 __all__ = ["COMMANDS", "build_app", "main"]
 
-# name: (module in binas.cli, attribute, a group of subcommands?), in pipeline order (the order --help lists)
-COMMANDS: dict[str, tuple[str, str, bool]] = {
-    "demo": ("demo_cmd", "demo", False),
-    "space": ("space_cmd", "app", True),
-    "arch": ("arch_cmd", "app", True),
-    "supernet": ("supernet_cmd", "app", True),
-    "lut": ("lut_cmd", "app", True),
-    "estimator": ("estimator_cmd", "app", True),
-    "search": ("search_cmd", "search", False),
-    "pareto": ("search_cmd", "pareto", False),
-    "insights": ("insights_cmd", "insights", False),
-    "autobuild": ("autobuild_cmd", "autobuild", False),
-    "export": ("deploy_cmd", "export", False),
-    "finetune": ("deploy_cmd", "finetune", False),
-    "evaluate": ("deploy_cmd", "evaluate", False),
+# name: the module in binas.cli that holds it, in pipeline order (the order --help lists). A command is the
+# module's function of that name; a group of subcommands is the module's Typer ``app``.
+COMMANDS: dict[str, str] = {
+    "demo": "demo_cmd", "space": "space_cmd", "arch": "arch_cmd", "supernet": "supernet_cmd", "lut": "lut_cmd",
+    "estimator": "estimator_cmd", "search": "search_cmd", "pareto": "search_cmd", "insights": "insights_cmd",
+    "autobuild": "autobuild_cmd", "export": "deploy_cmd", "finetune": "deploy_cmd", "evaluate": "deploy_cmd",
 }
 
 
@@ -62,14 +53,14 @@ def build_app(names: Iterable[str] = COMMANDS) -> typer.Typer:
         pretty_exceptions_show_locals=False,
     )
     wanted = set(names)
-    for name, (module, attribute, group) in COMMANDS.items():
+    for name, module_name in COMMANDS.items():
         if name not in wanted:
             continue
-        target = getattr(importlib.import_module(f"binas.cli.{module}"), attribute)
-        if group:
-            app.add_typer(target, name=name)
+        module = importlib.import_module(f"binas.cli.{module_name}")
+        if callable(getattr(module, name, None)):
+            app.command(name)(getattr(module, name))
         else:
-            app.command(name)(target)
+            app.add_typer(module.app, name=name)
     app.callback()(_root)
     return app
 
