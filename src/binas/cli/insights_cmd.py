@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from binas.cli.common import OUTPUT_DIR, out_console, print_json
+from binas.cli.common import OUTPUT_DIR, print_result
 
 
 def insights(
@@ -44,11 +44,8 @@ def insights(
     paths = write_insights(sp, form, table, out, front if separable else None,
                            _autobuild_scores(autobuild, sp, form) if autobuild is not None else None)
     summary = (out / "report.md").read_text().split("## Plots")[0]
-    if json_out:
-        print_json({k: str(v) for k, v in paths.items()})
-        return
-    out_console.print(summary.strip())
-    out_console.print(f"\nwrote {', '.join(p.name for p in paths.values())} to {out}")
+    print_result({k: str(v) for k, v in paths.items()}, json_out, lambda: [
+        summary.strip(), f"\nwrote {', '.join(p.name for p in paths.values())} to {out}"])
 
 
 def _autobuild_scores(path: Path, space, form) -> dict:
