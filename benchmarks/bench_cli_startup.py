@@ -1,22 +1,32 @@
 """CLI start-up benchmark: wall time of whole ``binas`` processes, medians of ``--repeats`` runs.
 
-    .venv/bin/python benchmarks/bench_cli_startup.py [--repeats 10] [--out docs/cli-startup.json]
+    .venv/bin/python benchmarks/bench_cli_startup.py [--repeats 10] [--importtime-runs 5] [--out docs/cli-startup.json]
 
 Times, as a user sees them (a fresh process each run, one untimed warm-up run first so that the
 files are in the page cache and the bytecode cache is written, as after an installation, even where
 ``PYTHONDONTWRITEBYTECODE`` is set): ``binas --help``, ``python -m binas --help``, ``binas search --help``
 and ``binas search`` on the built-in ``mobilenetv3`` space with the seeded synthetic latency LUT and
 contributions estimator of ``benchmarks/make_synthetic.py`` (``--max latency=25``, exact MILP,
-``--json``; the solve time the command reports is recorded too), and, for scale, a process that only
-imports what ``binas search`` cannot do without (NumPy, ``scipy.optimize`` for the MILP, Typer with
-Rich and pydantic). The machine's load average is
-recorded before and after: on a shared machine the wall times grow with it, so the CPU time of each
-process (user + system) is recorded as well: it is what the process would need of an idle machine.
+``--json``; the solve time the command reports is recorded too). For scale, processes that only import
+what ``binas search`` cannot do without, one layer at a time: Python itself, NumPy, NumPy with
+``scipy.optimize`` (the MILP: SciPy's HiGHS is reached only through that package), Typer with the
+pydantic it validates every option with, and the whole floor (those, Rich and PyYAML, which reads the
+built-in space). The commands run round-robin, one round after another, so that a change in the
+machine's load hits all of them alike.
+
+Where the time of ``binas search`` goes: ``--importtime-runs`` runs under ``python -X importtime``,
+each import's own time summed by top-level package (medians over the runs), and the cumulative time
+of the SciPy submodules that ``scipy.optimize``'s ``__init__`` pulls in without the MILP needing them.
+``-X importtime`` itself slows imports down, so these are shares, not wall times.
+
+The machine's load average is recorded before and after: on a shared machine the wall times grow with
+it, so the CPU time of each process (user + system) is recorded as well.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -35,60 +45,131 @@ from make_synthetic import make  # noqa: E402
 from binas.io import atomic_write_json  # noqa: E402
 from binas.resources.timing import cpu_name  # noqa: E402
 
+SEARCH = "binas search (mobilenetv3, milp)"
+FLOOR = "floor: import numpy, scipy.optimize, typer + pydantic, rich, yaml"
+PACKAGES = ("scipy", "numpy", "typer", "pydantic", "pydantic_core", "annotated_types", "rich", "yaml", "binas")
+# SciPy modules that ``import scipy.optimize`` loads for other solvers than the MILP (cumulative ms)
+SCIPY_PARTS = {
+    "scipy.optimize": "the whole package, everything below included (NumPy itself excluded)",
+    "scipy._lib.array_api_compat.numpy": "array-API wrapper of NumPy (it touches every lazy NumPy submodule)",
+    "numpy.f2py": "NumPy's Fortran wrapper generator (through the wrapper above)",
+    "numpy.testing": "NumPy's test helpers (through the wrapper above)",
+    "numpy.ma": "NumPy's masked arrays (through the wrapper above)",
+    "scipy.linalg": "linear algebra (the package's first module, scipy.optimize._optimize, imports it)",
+    "scipy.sparse": "sparse matrices (the MILP's constraints may be sparse)",
+    "scipy.fft": "FFT (through linprog's redundancy removal, scipy.linalg.interpolative)",
+    "scipy.spatial.transform": "rotations (through the shgo optimizer)",
+    "scipy.optimize._highspy._core": "HiGHS itself, the MILP solver",
+    "scipy.optimize._milp": "scipy.optimize.milp, HiGHS's front end",
+}
+
 
 def _cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def _time(argv: list[str], cwd: Path, repeats: int) -> tuple[list[float], list[float], str]:
-    """Wall and CPU seconds of ``repeats`` runs of ``argv`` (after one warm-up) and the last run's stdout."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
-    def once() -> tuple[float, float, str]:
-        cpu, started = _cpu(), time.perf_counter()
-        run = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=env)
-        seconds = time.perf_counter() - started
-        if run.returncode != 0:
-            raise SystemExit(f"{' '.join(argv)} failed ({run.returncode}): {run.stderr.strip()}")
-        return seconds, _cpu() - cpu, run.stdout
 
-    once()
-    runs = [once() for _ in range(repeats)]
-    return [w for w, _, _ in runs], [c for _, c, _ in runs], runs[-1][2]
+def _once(argv: list[str], cwd: Path) -> tuple[float, float, str, str]:
+    """Wall and CPU seconds, stdout and stderr of one run of ``argv``."""
+    cpu, started = _cpu(), time.perf_counter()
+    run = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=_env())
+    seconds = time.perf_counter() - started
+    if run.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({run.returncode}): {run.stderr.strip()}")
+    return seconds, _cpu() - cpu, run.stdout, run.stderr
+
+
+def _time_all(commands: dict[str, list[str]], cwd: Path, repeats: int) -> dict[str, dict]:
+    """Every command once untimed, then ``repeats`` rounds of all of them; medians and all runs."""
+    for argv in commands.values():
+        _once(argv, cwd)
+    runs: dict[str, list[tuple[float, float, str]]] = {name: [] for name in commands}
+    for _ in range(repeats):
+        for name, argv in commands.items():
+            wall, cpu, stdout, _ = _once(argv, cwd)
+            runs[name].append((wall, cpu, stdout))
+    results = {}
+    for name, rows in runs.items():
+        wall, cpu = [w for w, _, _ in rows], [c for _, c, _ in rows]
+        results[name] = {"median_s": statistics.median(wall), "min_s": min(wall), "max_s": max(wall),
+                         "cpu_median_s": statistics.median(cpu), "runs_s": wall, "cpu_runs_s": cpu}
+        if name == SEARCH:
+            results[name]["solve_s_median"] = statistics.median(json.loads(s)["seconds"] for _, _, s in rows)
+        print(f"{name:70s} wall median {results[name]['median_s']:.3f} s (min {min(wall):.3f}, max {max(wall):.3f}), "
+              f"CPU median {results[name]['cpu_median_s']:.3f} s")
+    return results
+
+
+def _importtime(text: str) -> tuple[dict[str, float], dict[str, float]]:
+    """``(own ms by top-level package, cumulative ms of SCIPY_PARTS)`` of one ``-X importtime`` report."""
+    own: dict[str, float] = collections.Counter()
+    parts: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith("import time:") or "|" not in line or "self [us]" in line:
+            continue
+        self_us, cumulative_us, name = line[len("import time:"):].split("|")
+        name = name.strip()
+        top = name.split(".")[0]
+        own[top if top in PACKAGES else "Python's standard library and others"] += int(self_us) / 1000
+        if name in SCIPY_PARTS:
+            parts[name] = int(cumulative_us) / 1000
+    return dict(own), parts
+
+
+def _breakdown(argv: list[str], cwd: Path, runs: int) -> dict:
+    """Medians over ``runs`` of :func:`_importtime` for ``argv`` under ``-X importtime``."""
+    own_runs, part_runs = [], []
+    for _ in range(runs):
+        _, _, _, stderr = _once([argv[0], "-X", "importtime", *argv[1:]], cwd)
+        own, parts = _importtime(stderr)
+        own_runs.append(own)
+        part_runs.append(parts)
+    own = {k: statistics.median(r.get(k, 0.0) for r in own_runs) for k in own_runs[0]}
+    own = dict(sorted(own.items(), key=lambda kv: -kv[1]))
+    parts = {k: {"cumulative_ms": statistics.median(r.get(k, 0.0) for r in part_runs), "what": SCIPY_PARTS[k]}
+             for k in SCIPY_PARTS}
+    return {"runs": runs, "own_import_ms_by_package": own, "total_import_ms": sum(own.values()),
+            "scipy_optimize_parts": parts}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--importtime-runs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("docs/cli-startup.json"))
     args = parser.parse_args()
-    binas = str(Path(sys.executable).with_name("binas"))
+    binas, python = str(Path(sys.executable).with_name("binas")), sys.executable
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         paths = make("mobilenetv3", 0, work)
-        search = [binas, "search", "-e", str(paths["estimator"]), "-l", str(paths["latency"]), "--max", "latency=25",
+        search = ["search", "-e", str(paths["estimator"]), "-l", str(paths["latency"]), "--max", "latency=25",
                   "--json"]
         commands = {"binas --help": [binas, "--help"],
-                    "python -m binas --help": [sys.executable, "-m", "binas", "--help"],
+                    "python -m binas --help": [python, "-m", "binas", "--help"],
                     "binas search --help": [binas, "search", "--help"],
-                    "binas search (mobilenetv3, milp)": search,
-                    "floor: import numpy, scipy.optimize, typer, rich, pydantic":
-                        [sys.executable, "-c", "import numpy, scipy.optimize, typer, rich.console, pydantic"]}
-        results = {}
-        for name, argv in commands.items():
-            seconds, cpu, stdout = _time(argv, work, args.repeats)
-            results[name] = {"median_s": statistics.median(seconds), "min_s": min(seconds), "max_s": max(seconds),
-                             "cpu_median_s": statistics.median(cpu), "runs_s": seconds, "cpu_runs_s": cpu}
-            if argv is search:
-                results[name]["solve_s_last_run"] = json.loads(stdout)["seconds"]
-            print(f"{name:60s} wall median {statistics.median(seconds):.3f} s (min {min(seconds):.3f}, "
-                  f"max {max(seconds):.3f}), CPU median {statistics.median(cpu):.3f} s")
+                    SEARCH: [binas, *search],
+                    "python -c pass": [python, "-c", "pass"],
+                    "import numpy": [python, "-c", "import numpy"],
+                    "import numpy, scipy.optimize": [python, "-c", "import numpy, scipy.optimize"],
+                    "import typer + pydantic (typer._adapters)": [python, "-c", "import typer._adapters"],
+                    FLOOR: [python, "-c", "import numpy, scipy.optimize, typer._adapters, rich.console, rich.text, "
+                                          "yaml"]}
+        results = _time_all(commands, work, args.repeats)
+        breakdown = _breakdown([python, "-m", "binas", *search], work, args.importtime_runs)
+    over = results[SEARCH]["median_s"] - results[FLOOR]["median_s"]
+    print(f"binas search over the import floor: {over:+.3f} s wall (median vs median)")
+    for name, ms in breakdown["own_import_ms_by_package"].items():
+        print(f"  imports of {name:40s} {ms:7.1f} ms (under -X importtime)")
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "repeats": args.repeats, "python": platform.python_version(), "platform": platform.platform(),
               "cpu": cpu_name(), "cores": os.cpu_count(), "loadavg_before": load_before,
-              "loadavg_after": os.getloadavg(), "commands": results}
+              "loadavg_after": os.getloadavg(), "commands": results,
+              "search_over_floor_s": over, "search_importtime": breakdown}
     atomic_write_json(args.out, report)
     print(f"load average before {load_before[0]:.2f}, after {report['loadavg_after'][0]:.2f}; wrote {args.out}")
 

@@ -30,11 +30,13 @@ def _python(code: str, *args: str, cwd: Path | None = None) -> subprocess.Comple
                           env=env, cwd=cwd, timeout=300)
 
 
-def _imported_by(argv: list[str], cwd: Path | None = None) -> set[str]:
-    """The top-level packages a fresh interpreter has imported after running ``binas ARGV``."""
+def _imported_by(argv: list[str], cwd: Path | None = None, modules: bool = False) -> set[str]:
+    """The top-level packages (every module with ``modules``) a fresh interpreter has imported after running
+    ``binas ARGV``."""
+    name = "m" if modules else "m.split('.')[0]"
     code = ("import sys\nfrom binas.cli import main\nsys.argv = ['binas', *sys.argv[1:]]\n"
             "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\n"
-            "print('\\nIMPORTED', code, ' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+            f"print('\\nIMPORTED', code, ' '.join(sorted({{{name} for m in sys.modules}})))")
     run = _python(code, *argv, cwd=cwd)
     line = run.stdout.strip().splitlines()[-1].split()
     assert line[0] == "IMPORTED" and line[1] in ("0", "None"), run.stdout + run.stderr
@@ -57,6 +59,22 @@ def test_search_imports_neither_torch_nor_matplotlib(tmp_path: Path) -> None:
                             cwd=tmp_path)
     assert "scipy" in imported  # the MILP
     assert not imported & {"torch", "matplotlib", "onnx", "onnxruntime"}, imported
+
+
+def test_search_builds_and_loads_only_what_it_runs(tmp_path: Path) -> None:
+    """``binas search`` builds the search command only, loads no other solver, claims no output it lacks."""
+    from binas.search.synthetic import synthetic_contributions, synthetic_lut
+
+    space, rng = load_space("mobilenetv3"), np.random.default_rng(0)
+    synthetic_contributions(space, rng).save(tmp_path / "est.json")
+    synthetic_lut(space, rng).save(tmp_path / "lat.json")
+    imported = _imported_by(["search", "-e", "est.json", "-l", "lat.json", "--max", "latency=25", "--json"],
+                            cwd=tmp_path, modules=True)
+    assert {"binas.cli.search_cmd", "binas.search.milp"} <= imported
+    unwanted = {"binas.cli.lut_cmd", "binas.cli.estimator_cmd", "binas.cli.deploy_cmd", "binas.search.bcfw",
+                "binas.search.evolution", "binas.search.random_search", "binas.claims"}
+    assert not imported & unwanted, imported & unwanted
+    assert "binas.cli.lut_cmd" in _imported_by(["--help"], modules=True)  # the full command line
 
 
 def test_python_m_binas() -> None:

@@ -15,9 +15,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from binas.claims import claim_outputs
 from binas.cli import app
 from binas.codec import arch_to_json
-from binas.io import atomic_write_text, claim_outputs, remove_stale_temps
+from binas.io import atomic_write_text, remove_stale_temps
 from binas.nn.supernet import Supernet, extract_child
 from binas.export import save_model
 from binas.resources.lut import load_lut
@@ -36,7 +37,7 @@ def invoke(*args):
 
 def _holder(path: Path) -> subprocess.Popen:
     """Another process that claims ``path`` and sleeps (prints 'held' once it holds the lock)."""
-    code = ("import sys, time\nfrom binas.io import claim_outputs\n"
+    code = ("import sys, time\nfrom binas.claims import claim_outputs\n"
             f"with claim_outputs({{'--out': {str(path)!r}}}):\n    print('held', flush=True)\n    time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"

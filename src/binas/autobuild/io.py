@@ -18,11 +18,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from binas.artifacts import check_finite, read_format, read_sidecar
 from binas.autobuild.graph import GraphVocab
 from binas.autobuild.model import AutoBuildConfig, AutoBuildNet
 from binas.autobuild.predictor import AutoBuildPredictor
 from binas.errors import FileFormatError
-from binas.io import atomic_write_bytes, atomic_write_json, check_finite, read_format, read_sidecar
+from binas.io import atomic_write_bytes, atomic_write_json
 from binas.nn.safeload import build_fitting
 from binas.space import SearchSpace
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
-from binas.cli.common import out_console, print_json
+from binas.cli.common import BinasTyper, print_result
 
-app = typer.Typer(help="Inspect architectures (timm arch-def strings or arch JSON files).",
+app = BinasTyper(help="Inspect architectures (timm arch-def strings or arch JSON files).",
                   no_args_is_help=True)
 
 
@@ -36,13 +36,14 @@ def info(
         predicted[table.resource] = table.value(sp, architecture)
     if predicted:
         result["predicted"] = predicted
-    if json_out:
-        print_json(result)
-        return
-    out_console.print(f"space {sp.name} ({sp.space_hash})")
-    for s, (d, blocks) in enumerate(zip(architecture.depths, architecture.blocks)):
-        out_console.print(f"  stage {s + 1}: depth {d}: {' '.join(blocks)}")
-    out_console.print(f"params {cost['params']:,}   MACs {cost['macs']:,}")
-    for name, value in predicted.items():
-        out_console.print(f"predicted {name}: {value:.4g}")
-    out_console.print(result["timm"])
+
+    def summary() -> Iterator[str]:
+        yield f"space {sp.name} ({sp.space_hash})"
+        for s, (d, blocks) in enumerate(zip(architecture.depths, architecture.blocks)):
+            yield f"  stage {s + 1}: depth {d}: {' '.join(blocks)}"
+        yield f"params {cost['params']:,}   MACs {cost['macs']:,}"
+        for name, value in predicted.items():
+            yield f"predicted {name}: {value:.4g}"
+        yield result["timm"]
+
+    print_result(result, json_out, summary)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from binas.cli.common import claims, err_console, out_console, parse_max, print_json
+from binas.cli.common import OUTPUT_DIR, err_console, out_console, parse_max, print_json
 from binas.cli.verify_opts import VerifyOptions, candidate_json, make_verifier, with_verify_options
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ __all__ = ["autobuild"]
 
 
 def _space_for(estimator: Path, space: str | None) -> SearchSpace:
-    from binas.io import read_format
+    from binas.artifacts import read_format
     from binas.space import load_space, space_named_in
 
     if space is not None:
@@ -26,12 +26,12 @@ def _space_for(estimator: Path, space: str | None) -> SearchSpace:
                           f"estimator file {estimator}")
 
 
-@claims(dirs=('out',))
 @with_verify_options
 def autobuild(
     estimator: Annotated[Path, typer.Option("--estimator", "-e", help="AutoBuild model (binas estimator fit "
                          "--kind autobuild).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (arch.json, space.yaml, LUTs, ...).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (arch.json, space.yaml, LUTs, "
+                   "...)."), OUTPUT_DIR],
     lut: Annotated[Optional[list[Path]], typer.Option("--lut", help="LUT file(s) for budgets and for the reduced "
                    "space (repeatable).")] = None,
     max_: Annotated[Optional[list[str]], typer.Option("--max", help="Budget NAME=VALUE on a LUT's resource "

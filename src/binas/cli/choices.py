@@ -13,92 +13,34 @@ __all__ = ["TIME_UNITS", "AnalyticResource", "Backend", "Clock", "Convention", "
            "Sampling", "Solver", "Split", "Stage"]
 
 
-class Solver(StrEnum):
-    """``binas search --solver`` (``binas.search.SOLVERS``)."""
-
-    milp = "milp"
-    bcfw = "bcfw"
-    bcfw_reference = "bcfw-reference"
-    evolution = "evolution"
-    random = "random"
+def _choices(name: str, *values: str, doc: str) -> type[StrEnum]:
+    """The StrEnum ``name`` of ``values``: each member is named like its value, with ``_`` for ``-``."""
+    choices = StrEnum(name, [(value.replace("-", "_"), value) for value in values], module=__name__)
+    choices.__doc__ = doc
+    return choices
 
 
-class Convention(StrEnum):
-    """``binas estimator build --convention`` (``binas.estimator.contributions.CONVENTIONS``)."""
-
-    reference = "reference"
-    conditional = "conditional"
-
-
-class Method(StrEnum):
-    """``binas estimator build --method`` (``binas.estimator.pipeline.METHODS``)."""
-
-    differences = "differences"
-    regression = "regression"
-
-
-class Split(StrEnum):
-    """``binas estimator sample --split``."""
-
-    heldout = "heldout"
-    test = "test"
-
-
-class PredictorKind(StrEnum):
-    """``binas estimator fit --kind`` (``binas.estimator.predictors.PREDICTORS``)."""
-
-    linear = "linear"
-    bilinear = "bilinear"
-    quadratic = "quadratic"
-    mlp = "mlp"
-    autobuild = "autobuild"
-    auto = "auto"
-    ensemble = "ensemble"
-
-
-class Backend(StrEnum):
-    """``binas lut measure --backend`` (``binas.resources.timing.BACKENDS``)."""
-
-    torch = "torch"
-    onnxruntime = "onnxruntime"
-    cuda = "cuda"
-
-
-class Clock(StrEnum):
-    """``binas lut measure --clock`` (``binas.resources.timing.CLOCKS``)."""
-
-    wall = "wall"
-    cpu = "cpu"
-
-
-class AnalyticResource(StrEnum):
-    """``binas lut compute --resource`` (``binas.resources.analytic.ANALYTIC_RESOURCES``)."""
-
-    params = "params"
-    macs = "macs"
-
-
-class Stage(StrEnum):
-    """``binas supernet train --stage`` (``binas.train.config.STAGES``)."""
-
-    heaviest = "heaviest"
-    supernet = "supernet"
-    both = "both"
-
-
-class Sampling(StrEnum):
-    """``binas supernet train --sampling`` (``binas.train.config.SAMPLING``)."""
-
-    per_image = "per-image"
-    per_batch = "per-batch"
-
-
-class Device(StrEnum):
-    """``--device`` of every command that computes on images (``binas.runtime.DEVICES``)."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
+Solver = _choices("Solver", "milp", "bcfw", "bcfw-reference", "evolution", "random",
+                  doc="``binas search --solver`` (``binas.search.SOLVERS``).")
+Convention = _choices("Convention", "reference", "conditional",
+                      doc="``binas estimator build --convention`` (``binas.estimator.contributions.CONVENTIONS``).")
+Method = _choices("Method", "differences", "regression",
+                  doc="``binas estimator build --method`` (``binas.estimator.pipeline.METHODS``).")
+Split = _choices("Split", "heldout", "test",
+                 doc="``binas estimator sample --split``.")
+PredictorKind = _choices("PredictorKind", "linear", "bilinear", "quadratic", "mlp", "autobuild", "auto", "ensemble",
+                         doc="``binas estimator fit --kind`` (``binas.estimator.predictors.PREDICTORS``).")
+Backend = _choices("Backend", "torch", "onnxruntime", "cuda",
+                   doc="``binas lut measure --backend`` (``binas.resources.timing.BACKENDS``).")
+Clock = _choices("Clock", "wall", "cpu",
+                 doc="``binas lut measure --clock`` (``binas.resources.timing.CLOCKS``).")
+AnalyticResource = _choices("AnalyticResource", "params", "macs",
+                            doc="``binas lut compute --resource`` (``binas.resources.analytic.ANALYTIC_RESOURCES``).")
+Stage = _choices("Stage", "heaviest", "supernet", "both",
+                 doc="``binas supernet train --stage`` (``binas.train.config.STAGES``).")
+Sampling = _choices("Sampling", "per-image", "per-batch",
+                    doc="``binas supernet train --sampling`` (``binas.train.config.SAMPLING``).")
+Device = _choices("Device", "auto", "cpu", "cuda",
+                  doc="``--device`` of every command that computes on images (``binas.runtime.DEVICES``).")
 
 TIME_UNITS = ("ms", "s", "us")  # ``binas lut import --unit`` of a latency (``binas.resources.onnx_blocks``)

@@ -16,7 +16,8 @@ import functools
 import inspect
 import json
 import signal
-from typing import Annotated, Any, Callable, NoReturn, Optional, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Iterable, NoReturn, Optional, TypeVar
 
 import typer
 import typer.core
@@ -26,8 +27,9 @@ from binas.cli.choices import Device
 from binas.console import err_console, out_console
 from binas.errors import BinasError
 
-__all__ = ["BinasGroup", "DeviceOpt", "EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_USAGE", "WorkersOpt", "claims",
-           "err_console", "out_console", "parse_max", "print_error", "print_json", "print_warning"]
+__all__ = ["OUTPUT_DIR", "OUTPUT_FILE", "BinasGroup", "BinasTyper", "DeviceOpt", "EXIT_BAD_INPUT", "EXIT_FAILURE",
+           "EXIT_USAGE", "Output", "WorkersOpt", "claiming", "err_console", "out_console", "parse_max", "print_error",
+           "print_json", "print_result", "print_warning"]
 
 # Options shared by every command that computes on images (one runtime, one data layer).
 DeviceOpt = Annotated[Device, typer.Option("--device", help="auto: CUDA when available; under torchrun each rank "
@@ -60,29 +62,53 @@ def print_warning(message: Any) -> None:
     err_console.print(Text.assemble(("warning: ", "yellow"), _short(message)), highlight=False, soft_wrap=True)
 
 
-def claims(files: tuple[str, ...] = (), dirs: tuple[str, ...] = ()) -> Callable[[F], F]:
-    """Decorate a command so that its output parameters (``files``/``dirs``, by parameter name) are checked,
-    locked and cleaned (:func:`binas.io.claim_outputs`) before the command does any work."""
+@dataclass(frozen=True)
+class Output:
+    """Marks an option that names something the command writes (a ``"file"`` or a ``"dir"``), as the last item
+    of its ``Annotated[...]``; a :class:`BinasTyper` command claims its marked outputs before it runs."""
 
-    def option(name: str) -> str:
-        return "--" + name.replace("_", "-")
+    kind: str
 
-    def wrap(fn: F) -> F:
-        signature = inspect.signature(fn)
 
-        @functools.wraps(fn)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            from binas.io import claim_outputs
+OUTPUT_FILE = Output("file")
+OUTPUT_DIR = Output("dir")
 
-            bound = signature.bind(*args, **kwargs)
-            bound.apply_defaults()
-            with claim_outputs({option(n): bound.arguments[n] for n in files},
-                               {option(n): bound.arguments[n] for n in dirs}):
-                return fn(*args, **kwargs)
 
-        return run  # type: ignore[return-value]
+def claiming(fn: F) -> F:
+    """``fn`` with its :class:`Output` options checked, locked and cleaned (:func:`binas.claims.claim_outputs`)
+    before it does any work; the claim's messages name the option (``--calibrated-out`` for ``calibrated_out``)."""
 
-    return wrap
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        signature = inspect.signature(fn, eval_str=True)
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        outputs: dict[str, dict[str, Any]] = {"file": {}, "dir": {}}
+        for param in signature.parameters.values():
+            for mark in getattr(param.annotation, "__metadata__", ()):
+                if isinstance(mark, Output) and bound.arguments[param.name] is not None:
+                    outputs[mark.kind]["--" + param.name.replace("_", "-")] = bound.arguments[param.name]
+        if not outputs["file"] and not outputs["dir"]:  # none given (e.g. search without --out)
+            return fn(*args, **kwargs)
+        from binas.claims import claim_outputs
+
+        with claim_outputs(outputs["file"], outputs["dir"]):
+            return fn(*args, **kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+class BinasTyper(typer.Typer):
+    """A Typer app whose every command claims its :class:`Output` options (:func:`claiming`)."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:  # type: ignore[override]
+        register = super().command(*args, **kwargs)
+
+        def decorator(fn: F) -> F:
+            register(claiming(fn))
+            return fn
+
+        return decorator
 
 
 # Click's UsageError (unknown or missing option, a value of the wrong type or not a choice): the base class of
@@ -143,6 +169,17 @@ class BinasGroup(typer.core.TyperGroup):
 def print_json(obj: Any) -> None:
     """The machine-readable result: one JSON document on stdout, nothing else there."""
     typer.echo(json.dumps(obj, indent=1, allow_nan=False))
+
+
+def print_result(result: Any, json_out: bool, summary: Callable[[], str | Iterable[str]]) -> None:
+    """A command's result on stdout: with ``--json`` the JSON document (:func:`print_json`), else the line or
+    lines that ``summary()`` gives, for a person (it runs only then, so it may format what JSON leaves raw)."""
+    if json_out:
+        print_json(result)
+        return
+    text = summary()
+    for line in [text] if isinstance(text, str) else text:
+        out_console.print(line)
 
 
 def parse_max(items: list[str] | None) -> dict[str, float]:

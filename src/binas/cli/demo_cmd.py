@@ -8,7 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from binas.cli.common import claims, err_console, out_console, print_json
+from binas.cli.common import OUTPUT_DIR, err_console, print_result
 from binas.errors import BinasError
 
 
@@ -38,9 +38,9 @@ def _config(path: Path | None, **overrides: Any):
     return check_demo_config(DemoConfig(**values))
 
 
-@claims(dirs=('out',))
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (a killed demo resumes from it).")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (a killed demo resumes from it)."),
+                   OUTPUT_DIR] = Path("runs/demo"),
     train: Annotated[bool, typer.Option("--train", help="Train the supernet here first (the full pipeline, "
                      "path 'train') instead of using the pretrained supernet shipped with binas.")] = False,
     pretrained: Annotated[Optional[Path], typer.Option("--pretrained", help="A packed supernet file to use "
@@ -63,7 +63,4 @@ def demo(
                   pretrained=str(pretrained) if pretrained else None, train=True if train else None)
     log = (lambda _m: None) if json_out else (lambda m: err_console.print(m, markup=False, highlight=False))
     result = run_demo(cfg, log=log, quiet=json_out)
-    if json_out:
-        print_json(result)
-        return
-    out_console.print(f"report: {result['report']}")
+    print_result(result, json_out, lambda: f"report: {result['report']}")

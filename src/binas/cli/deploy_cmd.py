@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
 from binas.cli.choices import Device
-from binas.cli.common import DeviceOpt, WorkersOpt, claims, out_console, print_json
+from binas.cli.common import OUTPUT_DIR, DeviceOpt, WorkersOpt, print_result
 
 # torch and the model code are imported inside the commands (``binas --help`` stays fast)
 
@@ -33,11 +33,10 @@ def _calibration_batches(data_name: str, data_dir: str | None, space, rt, n: int
     return eval_batches(data, rt, chosen, batch_size=batch_size, workers=workers)
 
 
-@claims(dirs=('out',))
 def export(
     run: RunOption,
     arch: ArchOption,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output model directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output model directory."), OUTPUT_DIR],
     recalibrate_bn_images: Annotated[int, typer.Option("--recalibrate-bn", help="Re-estimate BN statistics on this "
                                      "many training images (0 = keep the supernet's).", min=0)] = 0,
     onnx: Annotated[bool, typer.Option("--onnx", help="Also write model.onnx, verified with ONNX Runtime.")] = False,
@@ -78,13 +77,14 @@ def export(
         if onnx:
             result["onnx"] = str(out / "model.onnx")
             result["onnx_max_abs_diff"] = export_onnx(child, space, out / "model.onnx")
-    if json_out:
-        print_json(result)
-        return
-    out_console.print(f"exported {space.name} child to {out} ({sum(p.numel() for p in child.parameters()):,} params"
-                      + (f", BN re-estimated on {used} images" if used else "") + ")")
-    if onnx:
-        out_console.print(f"ONNX verified with ONNX Runtime: max |diff| = {result['onnx_max_abs_diff']:.2e}")
+
+    def summary() -> Iterator[str]:
+        yield (f"exported {space.name} child to {out} ({sum(p.numel() for p in child.parameters()):,} params"
+               + (f", BN re-estimated on {used} images" if used else "") + ")")
+        if onnx:
+            yield f"ONNX verified with ONNX Runtime: max |diff| = {result['onnx_max_abs_diff']:.2e}"
+
+    print_result(result, json_out, summary)
 
 
 def finetune(
@@ -115,7 +115,7 @@ def finetune(
 ) -> None:
     """Fine-tune ARCH (weights from the supernet) with KD from the heaviest network; torchrun-able."""
     from binas.codec import load_architecture
-    from binas.io import claim_outputs
+    from binas.claims import claim_outputs
     from binas.nn.supernet import load_supernet
     from binas.runtime import open_runtime
     from binas.train.config import load_dataclass, resolve_data
@@ -135,13 +135,9 @@ def finetune(
         result = run_finetune(run, architecture, out, cfg, resume=resume, progress=not json_out, rt=rt)
         if not rt.is_main:
             return
-    if json_out:
-        print_json(result)
-        return
-    if result.get("complete"):
-        out_console.print(f"the fine-tuning in {out} is already complete ({result['steps']} steps)")
-        return
-    out_console.print(f"fine-tuned {result['steps']} steps in {result['seconds']:.1f} s -> {out}")
+    print_result(result, json_out, lambda: (
+        f"the fine-tuning in {out} is already complete ({result['steps']} steps)" if result.get("complete")
+        else f"fine-tuned {result['steps']} steps in {result['seconds']:.1f} s -> {out}"))
 
 
 def _yaml_keys(path: Path) -> set[str]:
@@ -206,9 +202,7 @@ def evaluate(
         else:
             result[f"lut_{table.resource}"], result[f"lut_{table.resource}_unit"] = value, table.unit
         predicted = f"; LUT predicts {table.resource} {format_amount(value, table.unit)}"
-    if json_out:
-        print_json(result)
-        return
-    out_console.print(f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  on {result['images']} test images")
-    out_console.print(f"latency {result['latency_ms']:.3f} ms (IQR {result['iqr_ms']:.3f}; {settings['backend']}, "
-                      f"{settings['threads']} thread(s), batch {settings['batch_size']}){predicted}")
+    print_result(result, json_out, lambda: [
+        f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  on {result['images']} test images",
+        f"latency {result['latency_ms']:.3f} ms (IQR {result['iqr_ms']:.3f}; {settings['backend']}, "
+        f"{settings['threads']} thread(s), batch {settings['batch_size']}){predicted}"])

@@ -9,12 +9,12 @@ from typing import Annotated, Callable, Iterator, Optional
 import typer
 
 from binas.cli.choices import Convention, Device, Method, PredictorKind, Split
-from binas.cli.common import DeviceOpt, WorkersOpt, claims, err_console, out_console, print_json
+from binas.cli.common import OUTPUT_FILE, BinasTyper, DeviceOpt, WorkersOpt, err_console, print_json, print_result
 from binas.errors import BinasError, DataError
 
 # torch, the estimators and the plots are imported inside the commands (``binas --help`` stays fast)
 
-app = typer.Typer(help="Accuracy estimators: build the contributions estimator, sample, fit, evaluate.",
+app = BinasTyper(help="Accuracy estimators: build the contributions estimator, sample, fit, evaluate.",
                   no_args_is_help=True)
 
 RunOpt = Annotated[Optional[str], typer.Option("--run", help="Supernet training run directory.")]
@@ -52,9 +52,8 @@ def _data_dir(run: str | None, data: str | None, data_dir: str | None) -> str | 
 
 
 @app.command("build")
-@claims(files=('out',))
 def build(
-    out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1).")],
+    out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1)."), OUTPUT_FILE],
     run: RunOpt = None, supernet: SupernetOpt = None, data: DataOpt = None, data_dir: DataDirOpt = None,
     images: Annotated[int, typer.Option("--images", help="Held-out images per measurement.")] = 500,
     convention: Annotated[Convention, typer.Option("--convention", help="Da convention: reference (A^a - A0) or "
@@ -109,17 +108,13 @@ def build(
     result = {"out": str(out), "kind": form.kind, "method": method, "convention": form.extra["convention"],
               "measurements": n,
               "images": images, "crn": crn, "A0": form.extra["A0"], "A0_stderr": form.extra["A0_stderr"]}
-    if json_out:
-        print_json(result)
-        return
-    out_console.print(f"wrote {out}: {n} measurements x {images} images ({'CRN' if crn else 'no CRN'}), "
-                      f"A0 = {result['A0']:.2f}% +- {result['A0_stderr']:.2f}")
+    print_result(result, json_out, lambda: f"wrote {out}: {n} measurements x {images} images "
+                 f"({'CRN' if crn else 'no CRN'}), A0 = {result['A0']:.2f}% +- {result['A0_stderr']:.2f}")
 
 
 @app.command("sample")
-@claims(files=('out',))
 def sample(
-    out: Annotated[Path, typer.Option("--out", help="Samples file to write (JSONL).")],
+    out: Annotated[Path, typer.Option("--out", help="Samples file to write (JSONL)."), OUTPUT_FILE],
     n: Annotated[int, typer.Option("--n", help="Number of uniformly random subnets.")] = 200,
     run: RunOpt = None, supernet: SupernetOpt = None, data: DataOpt = None, data_dir: DataDirOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random subnets.")] = 0,
@@ -165,21 +160,17 @@ def sample(
     acc = np.array([s.accuracy for s in samples])
     result = {"out": str(out), "n": n, "images": len(y), "accuracy_mean": float(acc.mean()),
               "accuracy_min": float(acc.min()), "accuracy_max": float(acc.max())}
-    if json_out:
-        print_json(result)
-        return
-    out_console.print(f"wrote {out}: {n} subnets on {len(y)} images, top-1 {acc.min():.2f}..{acc.max():.2f}% "
-                      f"(mean {acc.mean():.2f}%)")
+    print_result(result, json_out, lambda: f"wrote {out}: {n} subnets on {len(y)} images, top-1 "
+                 f"{acc.min():.2f}..{acc.max():.2f}% (mean {acc.mean():.2f}%)")
 
 
 @app.command("fit")
-@claims(files=('out',))
 def fit(
     space: Annotated[str, typer.Option("--space", "-s", help="Space name or YAML file.")],
     samples: Annotated[Path, typer.Option("--samples", help="Measured architectures (JSONL).")],
     kind: Annotated[PredictorKind, typer.Option("--kind", help="Predictor (linear, bilinear, auto and ensemble "
                     "are bilinear forms, searchable exactly).")],
-    out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1).")],
+    out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1)."), OUTPUT_FILE],
     ridge: Annotated[Optional[float], typer.Option("--ridge", help="Ridge strength for linear/bilinear/"
                      "quadratic (default: chosen by leave-one-out).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs of mlp/autobuild "
@@ -214,28 +205,30 @@ def fit(
         result["ridge"] = pred.ridge_
     if hasattr(pred, "fit_info"):
         result["fit"] = pred.fit_info()
-    if json_out:
-        print_json(result)
-        return
-    out_console.print(f"wrote {out}: {kind} predictor fitted on {len(data)} samples "
-                      f"(training Kendall-tau {train['kendall_tau']:.3f})")
-    if "fit" in result:
-        info = result["fit"]
-        out_console.print(f"chosen by leave-one-out: {info['features']} features, interaction scale "
-                          f"{info['interaction_scale']:g}, ridge {info['ridge']:g} (LOO MSE {info['loo_mse']:.4g})")
+
+    def summary() -> Iterator[str]:
+        yield (f"wrote {out}: {kind} predictor fitted on {len(data)} samples "
+               f"(training Kendall-tau {train['kendall_tau']:.3f})")
+        if "fit" in result:
+            info = result["fit"]
+            yield (f"chosen by leave-one-out: {info['features']} features, interaction scale "
+                   f"{info['interaction_scale']:g}, ridge {info['ridge']:g} (LOO MSE {info['loo_mse']:.4g})")
+
+    print_result(result, json_out, summary)
 
 
 @app.command("shrink")
 def shrink(
     estimator: Annotated[Path, typer.Option("--estimator", help="Contributions estimator (estimator build).")],
-    out: Annotated[Path, typer.Option("--out", help="Shrunk estimator file to write (binas.estimator/1).")],
+    out: Annotated[Path, typer.Option("--out", help="Shrunk estimator file to write (binas.estimator/1)."),
+                   OUTPUT_FILE],
     space: EstimatorSpaceOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Shrink every measured contribution by its standard error (empirical Bayes), same formulas after."""
     from binas.estimator.eb_shrink import shrink_contributions
     from binas.estimator.form import load_estimator
-    from binas.io import read_format
+    from binas.artifacts import read_format
     from binas.space import load_space
 
     sp = load_space(space or str(read_format(estimator, "binas.estimator/1", "estimator file").get("space", "")))
@@ -244,20 +237,18 @@ def shrink(
     taus = [g["tau"] for g in summary["groups"] if g["tau"] is not None]
     result = {"out": str(out), "groups": len(summary["groups"]),
               "groups_shrunk_to_mean": sum(t == 0.0 for t in taus), "shrinkage": summary}
-    if json_out:
-        print_json(result)
-        return
-    out_console.print(f"wrote {out}: {len(summary['groups'])} groups of measurements shrunk by their standard "
-                      f"errors ({result['groups_shrunk_to_mean']} had no spread beyond noise and became their mean)")
+    print_result(result, json_out, lambda: f"wrote {out}: {len(summary['groups'])} groups of measurements shrunk "
+                 f"by their standard errors ({result['groups_shrunk_to_mean']} had no spread beyond noise and became "
+                 "their mean)")
 
 
 @app.command("eval")
-@claims(files=('plot',))
 def evaluate(
     estimator: Annotated[Path, typer.Option("--estimator", help="Estimator file (binas.estimator/1).")],
     samples: Annotated[Path, typer.Option("--samples", help="Test architectures with measured accuracy (JSONL).")],
     space: EstimatorSpaceOpt = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a predicted-vs-measured scatter PNG.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a predicted-vs-measured scatter PNG."),
+                    OUTPUT_FILE] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Kendall-tau, Spearman, Pearson and MSE of an estimator on measured architectures."""
@@ -265,7 +256,7 @@ def evaluate(
     from binas.estimator.plots import scatter_plot
     from binas.estimator.samples import read_samples
     from binas.estimator.store import load_predictor
-    from binas.io import read_format
+    from binas.artifacts import read_format
     from binas.space import load_space, space_named_in
 
     header = read_format(estimator, "binas.estimator/1", "estimator file")
@@ -275,9 +266,6 @@ def evaluate(
     if plot is not None:
         scatter_plot(y_true, y_pred, plot, f"{header.get('kind')}: Kendall-tau {metrics['kendall_tau']:.3f}, "
                      f"n={metrics['n']}")
-    if json_out:
-        print_json(metrics)
-        return
-    out_console.print(f"{estimator} ({header.get('kind')}) on {metrics['n']} architectures: "
-                      f"Kendall-tau {metrics['kendall_tau']:.3f}, Spearman {metrics['spearman']:.3f}, "
-                      f"Pearson {metrics['pearson']:.3f}, MSE {metrics['mse']:.4g}")
+    print_result(metrics, json_out, lambda: f"{estimator} ({header.get('kind')}) on {metrics['n']} architectures: "
+                 f"Kendall-tau {metrics['kendall_tau']:.3f}, Spearman {metrics['spearman']:.3f}, "
+                 f"Pearson {metrics['pearson']:.3f}, MSE {metrics['mse']:.4g}")

@@ -7,13 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from binas.cli.common import claims, out_console, print_json
+from binas.cli.common import OUTPUT_DIR, print_result
 
 
-@claims(dirs=('out',))
 def insights(
     estimator: Annotated[Path, typer.Option("--estimator", "-e", help="binas.estimator/1 file (bilinear form).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for plots, insights.json, report.md.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for plots, insights.json, "
+                   "report.md."), OUTPUT_DIR],
     lut: Annotated[Optional[Path], typer.Option("--lut", help="LUT for costs, gain per unit and the Pareto front.")] = None,
     space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML (default: the estimator's).")] = None,
     autobuild: Annotated[Optional[Path], typer.Option("--autobuild", help="An AutoBuild model (estimator fit --kind "
@@ -22,7 +22,7 @@ def insights(
 ) -> None:
     """Plot and summarise which design decisions buy accuracy where (and per resource unit)."""
     from binas.estimator.form import load_estimator
-    from binas.io import read_format
+    from binas.artifacts import read_format
     from binas.report import write_insights
     from binas.resources.lut import load_lut
     from binas.search.pareto import pareto_front
@@ -44,11 +44,8 @@ def insights(
     paths = write_insights(sp, form, table, out, front if separable else None,
                            _autobuild_scores(autobuild, sp, form) if autobuild is not None else None)
     summary = (out / "report.md").read_text().split("## Plots")[0]
-    if json_out:
-        print_json({k: str(v) for k, v in paths.items()})
-        return
-    out_console.print(summary.strip())
-    out_console.print(f"\nwrote {', '.join(p.name for p in paths.values())} to {out}")
+    print_result({k: str(v) for k, v in paths.items()}, json_out, lambda: [
+        summary.strip(), f"\nwrote {', '.join(p.name for p in paths.values())} to {out}"])
 
 
 def _autobuild_scores(path: Path, space, form) -> dict:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
 import typer
 
 from binas.cli.choices import TIME_UNITS, AnalyticResource, Backend, Clock
-from binas.cli.common import claims, err_console, out_console, print_json, print_warning
+from binas.cli.common import OUTPUT_DIR, OUTPUT_FILE, BinasTyper, err_console, out_console, print_json, print_result, print_warning
 
 if TYPE_CHECKING:
     from binas.resources.lut import Lut
@@ -18,12 +18,12 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Resource lookup tables: measure on a backend, compute exactly, validate, "
+app = BinasTyper(help="Resource lookup tables: measure on a backend, compute exactly, validate, "
                        "export blocks for other devices and import their timings.", no_args_is_help=True)
 
 SpaceOption = Annotated[str, typer.Option("--space", "-s", help="Built-in space name or YAML file.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output LUT file (binas.lut/1 JSON).")]
+OutOption = Annotated[Path, typer.Option("--out", "-o", help="Output LUT file (binas.lut/1 JSON)."), OUTPUT_FILE]
 
 
 @contextlib.contextmanager
@@ -46,20 +46,21 @@ def _progress(enabled: bool) -> Iterator[Callable[..., None]]:
         yield update
 
 
-def _summary(lut: Lut, path: Path) -> dict[str, Any]:
-    return {"out": str(path), "space": lut.space, "space_hash": lut.space_hash, "resource": lut.resource,
-            "unit": lut.unit, "fixed": lut.fixed, "entries": sum(len(r) for r in lut.blocks.values()),
-            "meta": lut.meta}
+def _report(lut: Lut, path: Path, json_out: bool) -> None:
+    """The result of a command that wrote the LUT ``path``: its summary as JSON, or one line."""
+    summary = {"out": str(path), "space": lut.space, "space_hash": lut.space_hash, "resource": lut.resource,
+               "unit": lut.unit, "fixed": lut.fixed, "entries": sum(len(r) for r in lut.blocks.values()),
+               "meta": lut.meta}
 
+    def line() -> str:
+        values = [v for row in lut.blocks.values() for v in row.values()]
+        return (f"wrote {path}: {lut.resource} LUT ({lut.unit}) for {lut.space} ({lut.space_hash}), "
+                f"{len(values)} block entries in [{min(values):.4g}, {max(values):.4g}], fixed {lut.fixed:.4g}")
 
-def _print_summary(lut: Lut, path: Path) -> None:
-    values = [v for row in lut.blocks.values() for v in row.values()]
-    out_console.print(f"wrote {path}: {lut.resource} LUT ({lut.unit}) for {lut.space} ({lut.space_hash}), "
-                      f"{len(values)} block entries in [{min(values):.4g}, {max(values):.4g}], fixed {lut.fixed:.4g}")
+    print_result(summary, json_out, line)
 
 
 @app.command("measure")
-@claims(files=('out',))
 def measure(
     out: OutOption,
     space: SpaceOption = "mobilenetv3",
@@ -88,14 +89,10 @@ def measure(
         lut = measure_lut(sp, settings, partial, progress)
     lut.save(out)
     partial.unlink(missing_ok=True)
-    if json_out:
-        print_json(_summary(lut, out))
-    else:
-        _print_summary(lut, out)
+    _report(lut, out, json_out)
 
 
 @app.command("compute")
-@claims(files=('out',))
 def compute(
     out: OutOption,
     space: SpaceOption = "mobilenetv3",
@@ -109,14 +106,10 @@ def compute(
 
     lut = analytic_lut(load_space(space), resource.value)
     lut.save(out)
-    if json_out:
-        print_json(_summary(lut, out))
-    else:
-        _print_summary(lut, out)
+    _report(lut, out, json_out)
 
 
 @app.command("validate")
-@claims(files=('plot', 'calibrated_out'))
 def validate(
     lut: Annotated[Path, typer.Option("--lut", help="Measured latency LUT to check.")],
     space: Annotated[Optional[str], typer.Option("--space", "-s", help="Space name or YAML "
@@ -125,13 +118,14 @@ def validate(
     repeats: Annotated[int, typer.Option(help="Timed calls per network (interleaved rounds).")] = 15,
     warmup: Annotated[int, typer.Option(help="Untimed warm-up calls before each timed call.")] = 2,
     seed: Annotated[int, typer.Option(help="Seed of the random networks and the order.")] = 0,
-    plot: Annotated[Optional[Path], typer.Option(help="Write a predicted-vs-measured scatter plot (PNG).")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Write a predicted-vs-measured scatter plot (PNG)."),
+                    OUTPUT_FILE] = None,
     calibrated_out: Annotated[Optional[Path], typer.Option("--calibrated-out", help="Also write the LUT "
-                              "calibrated with the fitted slope/intercept.")] = None,
+                              "calibrated with the fitted slope/intercept."), OUTPUT_FILE] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Time random networks end to end with the LUT's own settings; report predicted vs measured."""
-    from binas.io import read_format
+    from binas.artifacts import read_format
     from binas.resources.fidelity import calibrated_lut, plot_fidelity, validate_lut
     from binas.resources.lut import LUT_FORMAT, load_lut
     from binas.space import load_space, space_named_in
@@ -165,9 +159,9 @@ def validate(
 
 
 @app.command("export-blocks")
-@claims(dirs=('out',))
 def export_blocks_cmd(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the ONNX files and manifest.json.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the ONNX files and manifest.json."),
+                   OUTPUT_DIR],
     space: SpaceOption = "mobilenetv3",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size baked into the models.")] = 1,
     resolution: Annotated[Optional[int], typer.Option(help="Input size in px (default: the space's).")] = None,
@@ -180,16 +174,13 @@ def export_blocks_cmd(
     sp = load_space(space)
     with _progress(not json_out) as progress:
         manifest = export_blocks(sp, out, batch_size, resolution, lambda i, n: progress("export", i, n))
-    if json_out:
-        print_json({"out": str(out), "manifest": str(Path(out) / "manifest.json"),
-                    "files": len(manifest["entries"]), "space_hash": manifest["space_hash"]})
-        return
-    out_console.print(f"wrote {len(manifest['entries'])} ONNX models, manifest.json and the timings.csv "
-                      f"template to {out}")
+    result = {"out": str(out), "manifest": str(Path(out) / "manifest.json"), "files": len(manifest["entries"]),
+              "space_hash": manifest["space_hash"]}
+    print_result(result, json_out, lambda: f"wrote {len(manifest['entries'])} ONNX models, manifest.json and the "
+                 f"timings.csv template to {out}")
 
 
 @app.command("import")
-@claims(files=('out',))
 def import_cmd(
     csv: Annotated[Path, typer.Option("--csv", help="Timings CSV with columns key,choice,value.")],
     out: OutOption,
@@ -211,7 +202,4 @@ def import_cmd(
 
     lut = import_csv(load_space(space), csv, unit, device, manifest, resource=resource)
     lut.save(out)
-    if json_out:
-        print_json(_summary(lut, out))
-    else:
-        _print_summary(lut, out)
+    _report(lut, out, json_out)

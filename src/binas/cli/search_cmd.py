@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from binas.cli.choices import Solver
-from binas.cli.common import claims, err_console, out_console, parse_max, print_error, print_json
+from binas.cli.common import OUTPUT_FILE, err_console, out_console, parse_max, print_error, print_json
 from binas.cli.verify_opts import VerifyOptions, candidate_json, make_verifier, with_verify_options
 
 if TYPE_CHECKING:
@@ -150,7 +150,6 @@ def _search_inputs(estimator: Path, lut: list[Path], space: str | None, samples:
     return inputs, form, PredictorVerifier(inputs.score, f"the predictor {estimator}")
 
 
-@claims(files=('out',))
 @with_verify_options
 def search(
     estimator: EstimatorOpt,
@@ -163,7 +162,8 @@ def search(
     top_k: Annotated[int, typer.Option("--top-k", help="The K best distinct networks (milp only).")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the randomised solvers.")] = 0,
     space: SpaceOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the network as binas.arch/1 JSON.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the network as binas.arch/1 JSON."),
+                   OUTPUT_FILE] = None,
     samples: Annotated[Optional[Path], typer.Option("--samples", help="Measured samples (JSONL) to fit the "
                        "bilinear surrogate of a non-bilinear predictor on (default: distil it).")] = None,
     json_out: JsonOpt = False,
@@ -270,14 +270,13 @@ def _verify_front(problem: SearchProblem, front: Any, opts: VerifyOptions, dista
     return rows
 
 
-@claims(files=('out', 'plot'))
 @with_verify_options
 def pareto(
     estimator: EstimatorOpt,
     lut: Annotated[Path, typer.Option("--lut", "-l", help="binas.lut/1 file of the resource on the x axis.")],
     space: SpaceOpt = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the front as JSON.")] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG plot of the front.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write the front as JSON."), OUTPUT_FILE] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write a PNG plot of the front."), OUTPUT_FILE] = None,
     points: Annotated[int, typer.Option("--points", help="With --verify: front networks (evenly spaced) whose "
                       "resource is used as a budget for a verified top-K search.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the verification images.")] = 0,

@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from binas.cli.common import out_console, print_json
+from binas.cli.common import BinasTyper, out_console, print_json
 
 if TYPE_CHECKING:
     from binas.space import SearchSpace
 
-app = typer.Typer(help="Inspect search spaces (built-in names or YAML files).", no_args_is_help=True)
+app = BinasTyper(help="Inspect search spaces (built-in names or YAML files).", no_args_is_help=True)
 
 SpaceOption = Annotated[str, typer.Option("--space", "-s", help="Built-in space name or YAML file.")]
 

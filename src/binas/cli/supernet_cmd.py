@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
 from binas.cli.choices import Device, Sampling, Stage
-from binas.cli.common import err_console, out_console, print_json
+from binas.cli.common import BinasTyper, err_console, print_result
 
-app = typer.Typer(help="Train the weight-sharing supernet.", no_args_is_help=True)
+app = BinasTyper(help="Train the weight-sharing supernet.", no_args_is_help=True)
 
 
 @app.command("train")
@@ -44,7 +44,7 @@ def train(
     """Train a supernet: stage A (heaviest network), then stage B (uniform sampling + distillation)."""
     import yaml
 
-    from binas.io import claim_outputs
+    from binas.claims import claim_outputs
     from binas.train import load_config, train_supernet
     from binas.train.dist import is_main_process
 
@@ -64,11 +64,12 @@ def train(
         result = train_supernet(cfg, resume=resume, progress=not json_out, log=log)
     if not is_main_process():
         return
-    if json_out:
-        print_json(result)
-        return
-    if result.get("complete"):
-        out_console.print(f"run {cfg.out} is already complete: {result['checkpoint']} ({result['steps']} steps)")
-        return
-    out_console.print(f"final supernet: {result['checkpoint']} ({result['steps']} steps)")
-    out_console.print(yaml.safe_dump(result["metrics"], sort_keys=False).rstrip())
+
+    def summary() -> Iterator[str]:
+        if result.get("complete"):
+            yield f"run {cfg.out} is already complete: {result['checkpoint']} ({result['steps']} steps)"
+            return
+        yield f"final supernet: {result['checkpoint']} ({result['steps']} steps)"
+        yield yaml.safe_dump(result["metrics"], sort_keys=False).rstrip()
+
+    print_result(result, json_out, summary)

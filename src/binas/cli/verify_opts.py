@@ -111,7 +111,7 @@ def make_verifier(opts: VerifyOptions, space: SearchSpace) -> Any:
 
         from binas.estimator.shrinkage import ensemble_spread_fn
         from binas.estimator.form import form_from_json
-        from binas.io import read_format
+        from binas.artifacts import read_format
 
         pred = load_predictor(opts.verify_with, space)
         obj = read_format(opts.verify_with, "binas.estimator/1", "estimator file")

@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from binas.artifacts import check_finite, read_format
 from binas.errors import FileFormatError
-from binas.io import atomic_write_json, check_finite, read_format
+from binas.io import atomic_write_json
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["ESTIMATOR_FORMAT", "BilinearForm", "load_estimator"]

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from binas.artifacts import check_finite
 from binas.codec import arch_from_json, arch_to_json, parse_timm
 from binas.errors import BinasError, FileFormatError
-from binas.io import atomic_write_text, check_finite, read_text
+from binas.io import atomic_write_text, read_text
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["SAMPLE_FORMAT", "Sample", "read_samples", "write_samples", "samples_to_lines", "accuracies"]

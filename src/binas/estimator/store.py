@@ -16,12 +16,13 @@ import numpy as np
 import safetensors.torch
 import torch
 
+from binas.artifacts import read_format, read_sidecar
 from binas.autobuild.io import load_autobuild, save_autobuild
 from binas.errors import FileFormatError
 from binas.estimator.form import ESTIMATOR_FORMAT, NON_BILINEAR_KINDS, BilinearForm, form_from_json
 from binas.estimator.models import (LinearPredictor, MLPPredictor, QuadraticPredictor, _mlp,
                                         encode_archs)
-from binas.io import atomic_write_bytes, atomic_write_json, read_format, read_sidecar
+from binas.io import atomic_write_bytes, atomic_write_json
 from binas.nn.safeload import build_fitting
 from binas.space import Architecture, SearchSpace
 

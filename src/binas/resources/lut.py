@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from binas.artifacts import check_finite, read_format
 from binas.errors import FileFormatError
-from binas.io import atomic_write_json, check_finite, read_format
+from binas.io import atomic_write_json
 from binas.resources.analytic import block_cost, fixed_cost
 from binas.space import Architecture, SearchSpace
 from binas.space.encoding import lut_key

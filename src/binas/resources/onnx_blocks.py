@@ -21,8 +21,9 @@ from typing import Any, Callable
 
 import torch
 
+from binas.artifacts import read_format
 from binas.errors import BinasError, FileFormatError
-from binas.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_format, read_text
+from binas.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_text
 from binas.resources.lut import LUT_FORMAT, Lut, lut_from_json, lut_key, unit_factor
 from binas.resources.measure import build_entry, lut_entries
 from binas.resources.timing import OPSET, onnx_bytes

@@ -6,11 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from binas.search.bcfw import solve_bcfw, solve_bcfw_reference
-from binas.search.evolution import solve_evolution
-from binas.search.milp import solve_milp
 from binas.search.problem import SearchError, SearchProblem
-from binas.search.random_search import solve_random
 from binas.search.result import SearchResult
 from binas.space import Architecture
 
@@ -32,13 +28,41 @@ def register_solver(name: str) -> Callable[[Solver], Solver]:
     return add
 
 
-register_solver("milp")(lambda problem, *, seed=0, top_k=1, min_distance=1:
-                        solve_milp(problem, top_k=top_k, min_distance=min_distance))
-register_solver("bcfw")(lambda problem, *, seed=0, top_k=1: solve_bcfw(problem, seed=seed))
-register_solver("bcfw-reference")(lambda problem, *, seed=0, top_k=1: solve_bcfw_reference(problem, seed=seed))
-register_solver("evolution")(lambda problem, *, seed=0, top_k=1, score=None:
-                             solve_evolution(problem, seed=seed, score=score))
-register_solver("random")(lambda problem, *, seed=0, top_k=1, score=None: solve_random(problem, seed=seed, score=score))
+# Each solver's module is imported when it runs: ``binas search`` loads the MILP only (docs/cli-startup.json).
+def _milp(problem: SearchProblem, *, seed: int = 0, top_k: int = 1, min_distance: int = 1) -> SearchResult:
+    from binas.search.milp import solve_milp
+
+    return solve_milp(problem, top_k=top_k, min_distance=min_distance)
+
+
+def _bcfw(problem: SearchProblem, *, seed: int = 0, top_k: int = 1) -> SearchResult:
+    from binas.search.bcfw import solve_bcfw
+
+    return solve_bcfw(problem, seed=seed)
+
+
+def _bcfw_reference(problem: SearchProblem, *, seed: int = 0, top_k: int = 1) -> SearchResult:
+    from binas.search.bcfw import solve_bcfw_reference
+
+    return solve_bcfw_reference(problem, seed=seed)
+
+
+def _evolution(problem: SearchProblem, *, seed: int = 0, top_k: int = 1, score: Scorer | None = None) -> SearchResult:
+    from binas.search.evolution import solve_evolution
+
+    return solve_evolution(problem, seed=seed, score=score)
+
+
+def _random(problem: SearchProblem, *, seed: int = 0, top_k: int = 1, score: Scorer | None = None) -> SearchResult:
+    from binas.search.random_search import solve_random
+
+    return solve_random(problem, seed=seed, score=score)
+
+
+for _name, _solver in (("milp", _milp), ("bcfw", _bcfw), ("bcfw-reference", _bcfw_reference),
+                       ("evolution", _evolution), ("random", _random)):
+    register_solver(_name)(_solver)
+del _name, _solver
 SCORER_SOLVERS = ("evolution", "random")  # the solvers that search any predictor (score callable)
 
 
