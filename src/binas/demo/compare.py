@@ -4,9 +4,8 @@ and random networks of the same budget; then the same training and test for all 
 
 from __future__ import annotations
 
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,6 +16,7 @@ from binas.baselines import scaled_baseline
 from binas.codec import format_timm, parse_timm
 from binas.data import load_data
 from binas.demo.config import DemoConfig, finetune_settings
+from binas.demo.pool import in_processes
 from binas.errors import BinasError
 from binas.estimator.form import BilinearForm
 from binas.estimator.measure import evaluate_codes
@@ -29,8 +29,9 @@ from binas.nn.supernet import Supernet, archs_to_codes, load_supernet
 from binas.resources.lut import Lut
 from binas.search.milp import solve_milp
 from binas.search.problem import build_problem
-from binas.search.verify import verify_result
-from binas.search.verify_supernet import SupernetVerifier
+from binas.search.result import SearchResult
+from binas.search.verify import Verdict, verify_result
+from binas.search.verify_supernet import SupernetVerifier, verdict_from_correctness
 from binas.space import Architecture, SearchSpace
 from binas.train.finetune import CHECKPOINT, FinetuneConfig, finetune
 
@@ -73,37 +74,67 @@ def _verifier(net: Supernet, cfg: DemoConfig) -> SupernetVerifier:
     return SupernetVerifier(net, x[idx], y[idx], calib)
 
 
-def _search(space: SearchSpace, form: BilinearForm, lut: Lut, budget: float, cfg: DemoConfig,
-            verifier: SupernetVerifier | None) -> tuple[Architecture, Architecture, dict[str, Any]]:
-    """``(found, the estimator's argmax, record)`` at one budget: the exact top-K (pairwise at least
-    ``verify_min_distance`` positions apart), the best by the verifier wins."""
-    problem = build_problem(space, form, [lut], {"latency": budget})
-    result = solve_milp(problem, top_k=cfg.verify_k, min_distance=cfg.verify_min_distance)
-    if result.architecture is None:
-        raise BinasError(f"no network at the {budget:.3f} ms budget: {result.message}")
-    record: dict[str, Any] = {"budget_ms": budget, "status": result.status, "solver_seconds": result.seconds}
-    if verifier is None:
-        return result.architecture, result.architecture, record
-    started = time.perf_counter()
-    candidates, best, extra = verify_result(problem, result, verifier)
-    record["verify"] = {"seconds": time.perf_counter() - started, "chosen": best, **extra, "candidates": [
-        {"timm": format_timm(space, c.architecture), "estimated": c.estimated, "verified": c.verified,
-         "stderr": c.verified_stderr, "lut_ms": c.resources["latency"]} for c in candidates]}
-    return candidates[best].architecture, result.architecture, record
+def _correctness(run: str, cfg: DemoConfig, timms: list[str]) -> np.ndarray:
+    """Per-image correctness of the candidates ``timms`` under :func:`_verifier` (one worker's share)."""
+    net = load_supernet(run).eval()
+    return _verifier(net, cfg).correctness([parse_timm(net.space, t) for t in timms]).astype(np.uint8)
+
+
+class _Measured:
+    """A verifier reading per-image correctness measured beforehand (all budgets' candidates at once)."""
+
+    name = "supernet"
+
+    def __init__(self, space: SearchSpace, rows: dict[str, np.ndarray], calibration_images: int) -> None:
+        self.space, self.rows, self.calibration_images = space, rows, calibration_images
+
+    def verify(self, archs: list[Architecture]) -> Verdict:
+        correct = np.array([self.rows[format_timm(self.space, a)] for a in archs], dtype=float)
+        return verdict_from_correctness(correct, self.calibration_images)
+
+
+def _verified(space: SearchSpace, run: Path, results: list[SearchResult], cfg: DemoConfig) -> _Measured:
+    """Every distinct candidate of every budget scored on the supernet, spread over ``workers`` processes."""
+    timms = list(dict.fromkeys(format_timm(space, a) for r in results
+                               for a in [r.architecture] + [alt[0] for alt in r.alternatives]))
+    shares = [timms[i::cfg.workers] for i in range(cfg.workers) if timms[i::cfg.workers]]
+    rows: dict[str, np.ndarray] = {}
+    for share, correct in zip(shares, in_processes([partial(_correctness, str(run), cfg, s) for s in shares],
+                                                   cfg.workers)):
+        rows.update(zip(share, correct))
+    return _Measured(space, rows, cfg.calibration_images)
 
 
 def plan_networks(space: SearchSpace, run: Path, form: BilinearForm, lut: Lut, samples: list[Sample],
                   cfg: DemoConfig, path: Path) -> None:
-    """Budgets (quantiles of the held-out subnets' LUT latency), and at each the compared networks."""
-    net = load_supernet(run).eval()
-    verifier = _verifier(net, cfg) if cfg.verify_k > 1 else None
+    """Budgets (quantiles of the held-out subnets' LUT latency), and at each the compared networks.
+
+    At each budget the exact MILP gives the estimator's top ``verify_k`` networks (pairwise at least
+    ``verify_min_distance`` block positions apart); the best of them re-scored on the supernet is the
+    found network, and the estimator's own argmax is also trained when it is another network.
+    """
     latencies = np.array([s.resources["latency"] for s in samples])
     budgets = [float(np.quantile(latencies, q)) for q in cfg.budget_quantiles]
+    problems = [build_problem(space, form, [lut], {"latency": b}) for b in budgets]
+    results = [solve_milp(p, top_k=cfg.verify_k, min_distance=cfg.verify_min_distance) for p in problems]
+    for budget, result in zip(budgets, results):
+        if result.architecture is None:
+            raise BinasError(f"no network at the {budget:.3f} ms budget: {result.message}")
+    started = time.perf_counter()
+    judge = _verified(space, run, results, cfg) if cfg.verify_k > 1 else None
+    verify_seconds = time.perf_counter() - started
     rng = np.random.default_rng([cfg.seed, 0xB0D6E7])
     nets: list[dict[str, Any]] = []
     searches = []
-    for b, budget in enumerate(budgets):
-        found, argmax, record = _search(space, form, lut, budget, cfg, verifier)
+    for b, (budget, problem, result) in enumerate(zip(budgets, problems, results)):
+        record: dict[str, Any] = {"budget_ms": budget, "status": result.status, "solver_seconds": result.seconds}
+        found = argmax = result.architecture
+        if judge is not None:
+            candidates, best, extra = verify_result(problem, result, judge)
+            found = candidates[best].architecture
+            record["verify"] = {"seconds_all_budgets": verify_seconds, "chosen": best, **extra, "candidates": [
+                {"timm": format_timm(space, c.architecture), "estimated": c.estimated, "verified": c.verified,
+                 "stderr": c.verified_stderr, "lut_ms": c.resources["latency"]} for c in candidates]}
         searches.append(record)
         group = [("found", found)] + ([("argmax", argmax)] if argmax != found else [])
         baseline = scaled_baseline(space, [lut], [budget])
@@ -115,19 +146,19 @@ def plan_networks(space: SearchSpace, run: Path, form: BilinearForm, lut: Lut, s
             nets.append({"name": f"b{b + 1}-{kind}", "budget": b, "kind": kind.rstrip("0123456789"),
                          "timm": format_timm(space, arch), "lut_ms": float(lut.value(space, arch)),
                          "predicted": float(form.predict(space, arch))})
-    x, y = one_shot_data(space, cfg)
-    for n in nets:  # one-shot on test images, exactly like the held-out subnets (no BN recalibration)
-        codes = archs_to_codes(space, parse_timm(space, n["timm"]))
-        n["one_shot"] = float(evaluate_codes(net, x, y, codes, 500).mean()) * 100.0
     atomic_write_json(path, {"budgets_ms": budgets, "searches": searches, "networks": nets})
 
 
 def _train_and_test(job: dict[str, Any]) -> dict[str, Any]:
-    """The same training for every compared network, then top-1 on the test split (one process, one thread)."""
-    torch.set_num_threads(1)
+    """One compared network: its one-shot accuracy on the first ``test_images`` test images (the supernet's
+    weights, as the held-out subnets were measured), then the same training, then top-1 on the test split."""
     out = Path(job["dir"])
-    space = load_supernet(job["run"]).space
+    net = load_supernet(job["run"]).eval()
+    space = net.space
     arch = parse_timm(space, job["timm"])
+    x, y = job["one_shot_data"]
+    one_shot = float(evaluate_codes(net, x, y, archs_to_codes(space, arch), 500).mean()) * 100.0
+    del net
     cfg = FinetuneConfig(**job["finetune"])
     started = time.perf_counter()
     finetune(job["run"], arch, out, cfg, resume=(out / CHECKPOINT).is_file(), progress=False)
@@ -137,7 +168,7 @@ def _train_and_test(job: dict[str, Any]) -> dict[str, Any]:
                      space.input_size), num_classes=space.num_classes)
     acc = topk_accuracy(model, test, limit=job["eval_images"])
     result = {"name": job["name"], "top1": acc["top1"], "top5": acc["top5"], "test_images": acc["images"],
-              "train_seconds": round(train_seconds, 1), "finetune": job["finetune"]}
+              "one_shot": one_shot, "train_seconds": round(train_seconds, 1), "finetune": job["finetune"]}
     atomic_write_json(out / "result.json", result)
     return result
 
@@ -146,16 +177,9 @@ def train_all(run: Path, nets: list[dict[str, Any]], cfg: DemoConfig, out: Path,
               log: Callable[[str], None]) -> None:
     """The same training and test of every compared network, ``workers`` processes side by side."""
     ft = finetune_settings(cfg)
+    data = one_shot_data(load_supernet(run).space, cfg)
     jobs = [{"name": n["name"], "timm": n["timm"], "run": str(run), "dir": str(out / n["name"]), "finetune": ft,
-             "eval_images": cfg.eval_images} for n in nets if not (out / n["name"] / "result.json").is_file()]
-
-    def report(i: int, r: dict[str, Any]) -> None:
+             "eval_images": cfg.eval_images, "one_shot_data": data}
+            for n in nets if not (out / n["name"] / "result.json").is_file()]
+    for i, r in enumerate(in_processes([partial(_train_and_test, job) for job in jobs], cfg.workers)):
         log(f"  {r['name']}: top-1 {r['top1']:.2f}% ({i + 1}/{len(jobs)}, {r['train_seconds']:.0f} s training)")
-
-    if cfg.workers == 1 or len(jobs) <= 1:
-        for i, job in enumerate(jobs):
-            report(i, _train_and_test(job))
-        return
-    with ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for i, r in enumerate(pool.map(_train_and_test, jobs)):
-            report(i, r)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 from binas.demo.compare import one_shot_data, plan_networks, train_all
 from binas.demo.config import SOURCE_FILE, DemoConfig, check_demo_config, check_same_demo, train_config
+from binas.demo.pool import in_processes, timed
 from binas.demo.report import write_report
 from binas.demo.timing import measure_latency, measure_this_lut
 from binas.errors import BinasError
@@ -19,8 +21,7 @@ from binas.estimator.samples import read_samples, write_samples
 from binas.io import atomic_write_json, read_json
 from binas.nn.supernet import FINAL_NAME, load_supernet
 from binas.pretrained import packaged_path, unpack_supernet
-from binas.resources.lut import Lut, load_lut
-from binas.runtime import using_threads
+from binas.resources.lut import load_lut
 from binas.search.pareto import pareto_front
 from binas.search.problem import build_problem
 from binas.space import load_space
@@ -53,6 +54,21 @@ class _Steps:
         self.log(f"[{name}] done in {self.timings[name]:.1f} s")
         return artifact
 
+    def run_together(self, steps: list[tuple[str, Path, Callable[[], Any]]], workers: int) -> list[Path]:
+        """Independent steps side by side in ``workers`` processes; each keeps its own time."""
+        todo = [(name, make) for name, artifact, make in steps if not artifact.exists()]
+        for name, artifact, _ in steps:
+            if artifact.exists():
+                self.log(f"[{name}] reusing {artifact}")
+                self.timings.setdefault(name, None)
+        if todo:
+            self.log(f"[{' + '.join(n for n, _ in todo)}] ... (side by side)")
+        for (name, _), seconds in zip(todo, in_processes([partial(timed, make) for _, make in todo], workers)):
+            self.timings[name] = seconds
+            atomic_write_json(self.record, self.timings)
+            self.log(f"[{name}] done in {seconds:.1f} s")
+        return [artifact for _, artifact, _ in steps]
+
 
 def _supernet(cfg: DemoConfig, run: Path, quiet: bool) -> None:
     """Train the supernet here (``train``) or unpack the shipped one (``pretrained``) into ``run``."""
@@ -78,11 +94,12 @@ def _check_source(cfg: DemoConfig, run: Path) -> dict[str, Any]:
     return source
 
 
-def _sample(run: Path, cfg: DemoConfig, lut: Lut, path: Path) -> None:
+def _sample(run: Path, cfg: DemoConfig, lut_path: Path, path: Path) -> None:
     """One-shot accuracy of ``test_subnets`` random subnets on the first ``test_images`` test images."""
     net = load_supernet(run).eval()
     x, y = one_shot_data(net.space, cfg)
-    samples = sample_subnets(net, x, y, cfg.test_subnets, seed=cfg.seed + 1, luts=[lut], batch_size=500)
+    samples = sample_subnets(net, x, y, cfg.test_subnets, seed=cfg.seed + 1, luts=[load_lut(lut_path, net.space)],
+                             batch_size=500)
     write_samples(path, net.space, samples)
 
 
@@ -102,16 +119,15 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quie
     lut_path = steps.run("lut", out / "lut_latency.json", lambda: measure_this_lut(space, cfg, out / "lut_latency.json"))
     lut = load_lut(lut_path, space)
     build = BuildConfig(images=cfg.estimator_images, crn=cfg.estimator_method == "differences", seed=cfg.seed)
-    with using_threads(cfg.workers):  # the one-shot measurements use every core the training will
-        est = steps.run("estimator", out / "estimator.json", lambda: build_estimator(
-            run, cfg.data, out / "estimator.json", build, method=cfg.estimator_method, data_dir=cfg.data_dir,
-            resume=True))
-        form = load_estimator(est, space)
-        samples_path = steps.run("held-out subnets", out / "test_samples.jsonl",
-                                 lambda: _sample(run, cfg, lut, out / "test_samples.jsonl"))
-        samples = read_samples(samples_path, space)
-        plan_path = steps.run("search", out / "plan.json",
-                              lambda: plan_networks(space, run, form, lut, samples, cfg, out / "plan.json"))
+    est, samples_path = steps.run_together([
+        ("estimator", out / "estimator.json", partial(build_estimator, run, cfg.data, out / "estimator.json", build,
+                                                      method=cfg.estimator_method, data_dir=cfg.data_dir, resume=True)),
+        ("held-out subnets", out / "test_samples.jsonl", partial(_sample, run, cfg, lut_path, out / "test_samples.jsonl")),
+    ], cfg.workers)
+    form = load_estimator(est, space)
+    samples = read_samples(samples_path, space)
+    plan_path = steps.run("search", out / "plan.json",
+                          lambda: plan_networks(space, run, form, lut, samples, cfg, out / "plan.json"))
     plan = read_json(plan_path, "demo plan")
     nets_dir = out / "nets"
     steps.run("same training", nets_dir / "results.json", lambda: (

@@ -22,7 +22,7 @@ from binas.nn.supernet import Supernet, archs_to_codes, load_supernet, recalibra
 from binas.search.verify import Verdict
 from binas.space import Architecture
 
-__all__ = ["SupernetVerifier", "load_supernet_verifier"]
+__all__ = ["SupernetVerifier", "load_supernet_verifier", "verdict_from_correctness"]
 
 
 class SupernetVerifier:
@@ -34,21 +34,30 @@ class SupernetVerifier:
                  batch_size: int = 256) -> None:
         self.net, self.x, self.y, self.calibration, self.batch_size = net, x, y, calibration, batch_size
 
-    def verify(self, archs: list[Architecture]) -> Verdict:
+    def correctness(self, archs: list[Architecture]) -> np.ndarray:
+        """``(K, n)`` top-1 correctness (0/1) of each candidate on each held-out image."""
         space = self.net.space
         rows = []
         for arch in archs:
             net = recalibrated(self.net, arch, self.calibration) if self.calibration.shape[0] else self.net
             rows.append(evaluate_codes(net, self.x, self.y, archs_to_codes(space, arch), self.batch_size))
-        correct = np.array(rows, dtype=float)  # (K, n) 0/1 per candidate and image
-        n = correct.shape[1]
-        acc = 100.0 * correct.mean(axis=1)
-        stderr = 100.0 * correct.std(axis=1, ddof=1) / np.sqrt(n)
-        best = int(np.argmax(acc))
-        paired = 100.0 * (correct - correct[best]).std(axis=1, ddof=1) / np.sqrt(n)
-        extra = {"images": n, "calibration_images": int(self.calibration.shape[0]),
-                 "paired_stderr_vs_best": [float(v) for v in paired]}
-        return Verdict(acc, stderr, extra)
+        return np.array(rows, dtype=float)
+
+    def verify(self, archs: list[Architecture]) -> Verdict:
+        return verdict_from_correctness(self.correctness(archs), int(self.calibration.shape[0]))
+
+
+def verdict_from_correctness(correct: np.ndarray, calibration_images: int) -> Verdict:
+    """Accuracy (%), its standard error and the paired standard error of each candidate's difference to
+    the best, from ``(K, n)`` per-image correctness on the same images."""
+    n = correct.shape[1]
+    acc = 100.0 * correct.mean(axis=1)
+    stderr = 100.0 * correct.std(axis=1, ddof=1) / np.sqrt(n)
+    best = int(np.argmax(acc))
+    paired = 100.0 * (correct - correct[best]).std(axis=1, ddof=1) / np.sqrt(n)
+    extra = {"images": n, "calibration_images": calibration_images,
+             "paired_stderr_vs_best": [float(v) for v in paired]}
+    return Verdict(acc, stderr, extra)
 
 
 def load_supernet_verifier(run: str | None, supernet: str | None, data: str | None, data_dir: str | None, *,
