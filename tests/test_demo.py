@@ -72,6 +72,14 @@ def test_train_path_end_to_end_and_resume(trained_demo) -> None:
         assert kinds["found"] == verify["candidates"][verify["chosen"]]["timm"]
         assert ("argmax" in kinds) == (verify["chosen"] != 0)
     assert "## How the found networks were chosen" in report
+    # the search's LUT is the measured one times the median measured/sum ratio of whole networks
+    raw = json.loads((out / "lut_latency_raw.json").read_text())
+    lut = json.loads((out / "lut_latency.json").read_text())
+    pairs = json.loads((out / "lut_latency_fidelity.json").read_text())["pairs"]
+    factor = float(np.median([p["measured"] / p["predicted"] for p in pairs]))
+    assert len(pairs) == 12 and lut["meta"]["calibration"]["slope"] == pytest.approx(factor)
+    assert lut["fixed"] == pytest.approx(raw["fixed"] * factor)
+    assert "calibrated on whole networks" in report
     summary = json.loads((out / "summary.json").read_text())
     assert summary["headline"]["budgets"] == headline["budgets"]
     # a killed demo continues: finished steps are reused, only the missing ones run again

@@ -37,6 +37,7 @@ class DemoConfig:
         "weight_decay": 0.01, "warmup_steps": 20, "augment": False, "checkpoint_every": 50, "log_every": 10,
         "eval_images": 1000, "bn_calibration_images": 500})
     lut_repeats: int = 20  # timed rounds per LUT entry (PyTorch, 1 thread, batch 1)
+    lut_calibration_networks: int = 12  # random whole networks timed to calibrate the LUT (0: no calibration)
     latency_clock: str = "cpu"  # cpu: the thread's CPU time (robust on a busy machine) | wall
     estimator_method: str = "regression"  # differences (the paper, with CRN) | regression (no CRN)
     estimator_images: int = 400  # held-out images per estimator measurement
@@ -89,6 +90,9 @@ def check_demo_config(cfg: DemoConfig) -> DemoConfig:
         whole(name, getattr(cfg, name), 1)
     whole("seed", cfg.seed, 0)
     whole("calibration_images", cfg.calibration_images, 0)
+    whole("lut_calibration_networks", cfg.lut_calibration_networks, 0)
+    if cfg.lut_calibration_networks == 1:
+        raise BinasError("demo setting lut_calibration_networks must be 0 (no calibration) or at least 2, got 1")
     if cfg.eval_images is not None:
         whole("eval_images", cfg.eval_images, 1)
     if not isinstance(cfg.supernet, dict):

@@ -147,7 +147,7 @@ def write_report(out: Path, space: SearchSpace, form: BilinearForm, lut: Lut, sa
                             for r in rows]}
     summary = {"headline": headline, "budgets": rows, "estimator_quality": quality, "source": source,
                "timing": latency["timing"], "lut_meta": {k: lut.meta.get(k) for k in (
-                   "device", "clock", "repeats", "pinned_core", "loadavg_before", "loadavg_after")},
+                   "device", "clock", "repeats", "pinned_core", "loadavg_before", "loadavg_after", "calibration")},
                "pareto_points": len(front.values), "pareto_seconds": front.seconds, "timings_s": timings,
                "config": config}
     atomic_write_json(out / "summary.json", summary)
@@ -223,7 +223,7 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
               f"The exact front of the whole space under the estimator and this LUT: {summary['pareto_points']} "
               f"networks in {summary['pareto_seconds']:.2f} s. Grey: the held-out random subnets; red: the found "
               "networks (one-shot).", "", f"![front]({plots['front'].name})", "",
-              "## LUT vs measured latency", "",
+              "## LUT vs measured latency", "", *_calibration_text(lut_meta.get("calibration")),
               f"Every compared network timed end to end exactly like the LUT entries: {timing['backend']}, "
               f"{timing['threads']} thread, batch {timing['batch_size']}, {timing['clock']} clock, pinned to core "
               f"{timing.get('pinned_core')}, {timing['warmup']} warm-up calls per visit, {timing['repeats']} "
@@ -271,6 +271,15 @@ def _verification(plan: dict[str, Any], rows: list[dict[str, Any]], cfg: dict[st
     lines += ["", f"Re-scoring all {sum(len(s['verify']['candidates']) for s in searches)} candidates took "
               f"{first['seconds_all_budgets']:.1f} s."]
     return lines
+
+
+def _calibration_text(fit: dict[str, Any] | None) -> list[str]:
+    if not fit:
+        return ["The search used the block sums of the LUT as measured (no calibration).", ""]
+    return [f"The search used the LUT calibrated on whole networks of this machine: every entry was multiplied "
+            f"by {fit['slope']:.3f}, {fit['source']} (a block sum misses what a whole network pays between its "
+            "blocks; the raw LUT is `lut_latency_raw.json`, the timed networks `lut_latency_fidelity.json`). "
+            "The re-timed LUT below gets the same factor.", ""]
 
 
 def _signed(values: list[float], suffix: str = "") -> str:

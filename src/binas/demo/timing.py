@@ -15,12 +15,13 @@ from binas.codec import parse_timm
 from binas.demo.config import DemoConfig
 from binas.export import load_model
 from binas.io import atomic_write_json
+from binas.resources.fidelity import calibrated_lut, validate_lut
 from binas.resources.lut import Lut
 from binas.resources.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, measure_lut
 from binas.resources.timing import make_backend, timing_rounds
 from binas.space import SearchSpace
 
-__all__ = ["loadavg", "measure_latency", "measure_this_lut", "pinned"]
+__all__ = ["loadavg", "measure_latency", "measure_this_lut", "pinned", "raw_lut_path"]
 
 
 @contextlib.contextmanager
@@ -44,16 +45,40 @@ def loadavg() -> list[float]:
 
 
 def measure_this_lut(space: SearchSpace, cfg: DemoConfig, path: Path) -> None:
-    """This machine's latency LUT (PyTorch, 1 thread, batch 1, pinned to one core), written to ``path``."""
+    """This machine's latency LUT (PyTorch, 1 thread, batch 1, pinned to one core), written to ``path``.
+
+    With ``lut_calibration_networks`` >= 2, that many random whole networks are then timed with the
+    same harness (``binas lut validate``) and every LUT entry is multiplied by their median ratio of
+    measured to summed latency (one factor: robust on the narrow latency range of a space's networks,
+    where a fitted slope and intercept are ill-determined). A block sum misses what a whole network
+    pays between its blocks (docs/lut.md). The raw LUT is kept beside it (``*_raw.json``), the timed
+    networks in ``*_fidelity.json``.
+    """
     settings = MeasureSettings(backend="torch", threads=1, batch_size=1, repeats=cfg.lut_repeats, seed=cfg.seed,
                                clock=cfg.latency_clock)
     partial = path.with_name(path.name + ".partial")
     load_before = loadavg()
     with pinned() as core:
         lut = measure_lut(space, settings, partial=partial)
+        fidelity = (validate_lut(space, lut, cfg.lut_calibration_networks, cfg.seed, cfg.lut_repeats)
+                    if cfg.lut_calibration_networks >= 2 else None)
     lut.meta.update({"pinned_core": core, "loadavg_before": load_before, "loadavg_after": loadavg()})
+    if fidelity is not None:
+        lut.save(raw_lut_path(path))
+        atomic_write_json(path.with_name(path.stem + "_fidelity.json"), fidelity)
+        lut = calibrated_lut(lut, _median_ratio(fidelity), 0.0,
+                             f"the median measured/sum ratio of {fidelity['samples']} random whole networks")
     lut.save(path)
     partial.unlink(missing_ok=True)
+
+
+def _median_ratio(fidelity: dict[str, Any]) -> float:
+    return float(np.median([p["measured"] / p["predicted"] for p in fidelity["pairs"]]))
+
+
+def raw_lut_path(path: Path) -> Path:
+    """Where the uncalibrated LUT of a calibrated ``path`` is kept."""
+    return path.with_name(path.stem + "_raw.json")
 
 
 def measure_latency(space: SearchSpace, lut: Lut, nets: list[dict[str, Any]], cfg: DemoConfig, out: Path,
@@ -84,6 +109,9 @@ def measure_latency(space: SearchSpace, lut: Lut, nets: list[dict[str, Any]], cf
         timing_rounds(backend, runners, samples, range(settings.repeats), settings.warmup, settings.seed)
     session = lut_from_samples(space, settings, {k: v for k, v in samples.items() if not k.startswith("net:")},
                                backend.describe())
+    fit = lut.meta.get("calibration")
+    if fit:  # the re-timed entries get the search LUT's calibration, so the two are compared alike
+        session = calibrated_lut(session, fit["slope"], fit["intercept"], fit["source"])
     networks = {}
     for n in nets:
         values = samples["net:" + n["name"]]
