@@ -11,13 +11,14 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from binas.codec import parse_timm
+from binas.codec import format_timm, parse_timm
 from binas.demo.config import DemoConfig
 from binas.export import load_model
 from binas.io import atomic_write_json
-from binas.resources.fidelity import calibrated_lut, validate_lut
+from binas.nn.static import build_child
+from binas.resources.fidelity import calibrated_lut
 from binas.resources.lut import Lut
-from binas.resources.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, measure_lut
+from binas.resources.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples
 from binas.resources.timing import make_backend, timing_rounds
 from binas.space import SearchSpace
 
@@ -44,36 +45,61 @@ def loadavg() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else []
 
 
+def _time_with_lut(space: SearchSpace, settings: MeasureSettings, models: dict[str, torch.nn.Module]
+                   ) -> tuple[Lut, dict[str, list[float]], dict[str, Any]]:
+    """Time every LUT entry and whole ``models`` in the same interleaved rounds, pinned to one core.
+
+    Returns ``(the LUT of these rounds, each model's timings, conditions)``: a model's latency and its
+    LUT sum then share the machine's state, so their ratio is the LUT's own error, not drift.
+    """
+    torch.manual_seed(settings.seed)
+    with make_backend(settings.backend, settings.threads, settings.clock) as backend:
+        runners = {OVERHEAD: backend.noop()}
+        for entry in lut_entries(space, settings.batch_size):
+            runners[entry.name] = backend.prepare(build_entry(space, entry), [torch.randn(s) for s in entry.shapes])
+        shape = (settings.batch_size, space.in_channels, space.input_size, space.input_size)
+        for name, model in models.items():  # in the memory format of the freshly built LUT entries
+            runners["net:" + name] = backend.prepare(model.eval().to(memory_format=torch.contiguous_format),
+                                                     [torch.randn(shape)])
+        for runner in runners.values():
+            runner.call()  # lazy initialisation, never timed
+        samples: dict[str, list[float]] = {}
+        load_before = loadavg()
+        with pinned() as core:
+            timing_rounds(backend, runners, samples, range(settings.repeats), settings.warmup, settings.seed)
+        lut = lut_from_samples(space, settings, {k: v for k, v in samples.items() if not k.startswith("net:")},
+                               backend.describe())
+    conditions = {**asdict(settings), "pinned_core": core, "loadavg_before": load_before, "loadavg_after": loadavg()}
+    return lut, {name: samples["net:" + name] for name in models}, conditions
+
+
 def measure_this_lut(space: SearchSpace, cfg: DemoConfig, path: Path) -> None:
     """This machine's latency LUT (PyTorch, 1 thread, batch 1, pinned to one core), written to ``path``.
 
-    With ``lut_calibration_networks`` >= 2, that many random whole networks are then timed with the
-    same harness (``binas lut validate``) and every LUT entry is multiplied by their median ratio of
+    With ``lut_calibration_networks`` >= 2, that many random whole networks are timed *in the same
+    interleaved rounds* as the LUT's entries, and every entry is multiplied by their median ratio of
     measured to summed latency (one factor: robust on the narrow latency range of a space's networks,
     where a fitted slope and intercept are ill-determined). A block sum misses what a whole network
     pays between its blocks (docs/lut.md). The raw LUT is kept beside it (``*_raw.json``), the timed
     networks in ``*_fidelity.json``.
     """
     settings = MeasureSettings(backend="torch", threads=1, batch_size=1, repeats=cfg.lut_repeats, seed=cfg.seed,
-                               clock=cfg.latency_clock)
-    partial = path.with_name(path.name + ".partial")
-    load_before = loadavg()
-    with pinned() as core:
-        lut = measure_lut(space, settings, partial=partial)
-        fidelity = (validate_lut(space, lut, cfg.lut_calibration_networks, cfg.seed, cfg.lut_repeats)
-                    if cfg.lut_calibration_networks >= 2 else None)
-    lut.meta.update({"pinned_core": core, "loadavg_before": load_before, "loadavg_after": loadavg()})
-    if fidelity is not None:
+                               clock=cfg.latency_clock, resolution=space.input_size).check()
+    rng = np.random.default_rng([cfg.seed, 0x1A7])
+    archs = {f"random{i + 1}": space.sample(rng) for i in range(cfg.lut_calibration_networks)}
+    lut, timed, conditions = _time_with_lut(space, settings, {k: build_child(space, a) for k, a in archs.items()})
+    lut.meta.update({k: conditions[k] for k in ("pinned_core", "loadavg_before", "loadavg_after")})
+    if archs:
+        pairs = [{"timm": format_timm(space, a), "lut_ms": float(lut.value(space, a)),
+                  "measured_ms": float(np.median(timed[k])),
+                  "iqr_ms": float(np.subtract(*np.percentile(timed[k], [75, 25])))} for k, a in archs.items()]
+        factor = float(np.median([p["measured_ms"] / p["lut_ms"] for p in pairs]))
         lut.save(raw_lut_path(path))
-        atomic_write_json(path.with_name(path.stem + "_fidelity.json"), fidelity)
-        lut = calibrated_lut(lut, _median_ratio(fidelity), 0.0,
-                             f"the median measured/sum ratio of {fidelity['samples']} random whole networks")
+        atomic_write_json(path.with_name(path.stem + "_fidelity.json"),
+                          {"factor": factor, "timing": conditions, "networks": pairs})
+        lut = calibrated_lut(lut, factor, 0.0, f"the median measured/sum ratio of {len(pairs)} random whole "
+                             "networks timed in the same rounds")
     lut.save(path)
-    partial.unlink(missing_ok=True)
-
-
-def _median_ratio(fidelity: dict[str, Any]) -> float:
-    return float(np.median([p["measured"] / p["predicted"] for p in fidelity["pairs"]]))
 
 
 def raw_lut_path(path: Path) -> Path:
@@ -86,37 +112,20 @@ def measure_latency(space: SearchSpace, lut: Lut, nets: list[dict[str, Any]], cf
     """End-to-end latency of every compared network, timed exactly like the LUT's entries.
 
     Same backend, threads, batch, clock, warm-up and harness, pinned to one core, medians over
-    interleaved rounds; and the LUT's entries are timed again *in the same rounds*, so the report can
-    tell the LUT's error from drift of a shared machine's load since the LUT was measured.
+    interleaved rounds; and the LUT's entries are timed again *in the same rounds* (with the search
+    LUT's calibration), so the report can tell the LUT's error from drift of a shared machine's load
+    since the LUT was measured.
     """
     settings = MeasureSettings(backend=lut.meta.get("backend", "torch"), threads=int(lut.meta.get("threads", 1)),
                                batch_size=int(lut.meta.get("batch_size", 1)), repeats=cfg.latency_repeats,
                                warmup=int(lut.meta.get("warmup", 2)), seed=cfg.seed, clock=lut.meta.get("clock", "wall"))
-    backend = make_backend(settings.backend, settings.threads, settings.clock)
-    torch.manual_seed(cfg.seed)
-    runners = {OVERHEAD: backend.noop()}
-    for entry in lut_entries(space, settings.batch_size):
-        runners[entry.name] = backend.prepare(build_entry(space, entry), [torch.randn(s) for s in entry.shapes])
-    shape = (settings.batch_size, space.in_channels, space.input_size, space.input_size)
-    for n in nets:  # the trained networks, in the memory format of the LUT's freshly built blocks
-        model = load_model(out / n["name"]).model.eval().to(memory_format=torch.contiguous_format)
-        runners["net:" + n["name"]] = backend.prepare(model, [torch.randn(shape)])
-    for runner in runners.values():
-        runner.call()  # lazy initialisation, never timed
-    samples: dict[str, list[float]] = {}
-    load_before = loadavg()
-    with pinned() as core:
-        timing_rounds(backend, runners, samples, range(settings.repeats), settings.warmup, settings.seed)
-    session = lut_from_samples(space, settings, {k: v for k, v in samples.items() if not k.startswith("net:")},
-                               backend.describe())
+    models = {n["name"]: load_model(out / n["name"]).model for n in nets}
+    session, timed, conditions = _time_with_lut(space, settings, models)
     fit = lut.meta.get("calibration")
-    if fit:  # the re-timed entries get the search LUT's calibration, so the two are compared alike
+    if fit:
         session = calibrated_lut(session, fit["slope"], fit["intercept"], fit["source"])
-    networks = {}
-    for n in nets:
-        values = samples["net:" + n["name"]]
-        networks[n["name"]] = {"latency_ms": float(np.median(values)),
-                               "iqr_ms": float(np.subtract(*np.percentile(values, [75, 25]))),
-                               "lut_same_rounds_ms": float(session.value(space, parse_timm(space, n["timm"])))}
-    atomic_write_json(path, {"timing": {**asdict(settings), "pinned_core": core, "loadavg_before": load_before,
-                                        "loadavg_after": loadavg()}, "networks": networks})
+    networks = {n["name"]: {"latency_ms": float(np.median(timed[n["name"]])),
+                            "iqr_ms": float(np.subtract(*np.percentile(timed[n["name"]], [75, 25]))),
+                            "lut_same_rounds_ms": float(session.value(space, parse_timm(space, n["timm"])))}
+                for n in nets}
+    atomic_write_json(path, {"timing": conditions, "networks": networks})
