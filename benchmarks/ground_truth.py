@@ -37,7 +37,7 @@ from binas.resources.analytic import network_cost
 from binas.resources.lut import load_lut
 from binas.resources.timing import cpu_name
 from binas.space import Architecture, SearchSpace, load_space
-from binas.standalone import StandaloneRecipe, train_standalone
+from binas.deploy.standalone import StandaloneRecipe, train_standalone
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "ground-truth" / "ground-truth-fmnist-tiny.jsonl"

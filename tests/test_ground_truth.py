@@ -14,7 +14,7 @@ import pytest
 from binas.baselines import scaled_baseline, uniform_archs
 from binas.resources.lut import analytic_lut
 from binas.space import load_space
-from binas.standalone import StandaloneRecipe
+from binas.deploy.standalone import StandaloneRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))

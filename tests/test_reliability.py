@@ -20,11 +20,11 @@ from binas.cli import app
 from binas.codec import arch_to_json
 from binas.io import atomic_write_text, remove_stale_temps
 from binas.nn.supernet import Supernet, extract_child
-from binas.export import save_model
+from binas.deploy.export import save_model
 from binas.resources.lut import load_lut
 from binas.space import load_space
 from binas.train import load_config, train_supernet
-from binas.train.finetune import FinetuneConfig, finetune
+from binas.deploy.finetune import FinetuneConfig, finetune
 
 runner = CliRunner()
 VENV_BIN = Path(sys.executable).parent

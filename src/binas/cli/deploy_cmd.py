@@ -51,7 +51,7 @@ def export(
     import torch
 
     from binas.codec import load_architecture
-    from binas.export import export_onnx, recalibrate_bn, save_model
+    from binas.deploy.export import export_onnx, recalibrate_bn, save_model
     from binas.nn.supernet import extract_child, load_supernet
     from binas.runtime import open_runtime
     from binas.train.config import resolve_data
@@ -119,8 +119,8 @@ def finetune(
     from binas.nn.supernet import load_supernet
     from binas.runtime import open_runtime
     from binas.train.config import load_dataclass, resolve_data
-    from binas.train.finetune import FinetuneConfig
-    from binas.train.finetune import finetune as run_finetune
+    from binas.deploy.finetune import FinetuneConfig
+    from binas.deploy.finetune import finetune as run_finetune
 
     supernet = load_supernet(run)
     _, architecture = load_architecture(arch, supernet.space)
@@ -169,8 +169,8 @@ def evaluate(
     backend settings, rank 0) of an exported model."""
     import json
 
-    from binas.evaluate import measure_latency, timing_settings, topk_accuracy
-    from binas.export import load_model
+    from binas.deploy.evaluate import measure_latency, timing_settings, topk_accuracy
+    from binas.deploy.export import load_model
     from binas.loaders import DataSpec, open_split
     from binas.resources.lut import load_lut
     from binas.runtime import open_runtime

@@ -21,7 +21,7 @@ from binas.report import write_insights
 from binas.resources.lut import Lut
 from binas.search.pareto import ParetoFront
 from binas.space import SearchSpace
-from binas.train.finetune import FinetuneConfig
+from binas.deploy.finetune import FinetuneConfig
 
 __all__ = ["budget_rows", "write_report"]
 

@@ -13,7 +13,7 @@ import torch
 
 from binas.codec import parse_timm
 from binas.demo.config import DemoConfig
-from binas.export import load_model
+from binas.deploy.export import load_model
 from binas.io import atomic_write_json
 from binas.resources.lut import Lut
 from binas.resources.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, measure_lut
