@@ -167,7 +167,7 @@ def test_library_code_leaves_process_state_alone():
     from binas.resources.timing import make_backend
 
     backend = matplotlib.get_backend()
-    import binas.plots  # noqa: F401  (used to switch the backend at import)
+    import binas.insights.plots  # noqa: F401  (used to switch the backend at import)
 
     assert matplotlib.get_backend() == backend
     before = torch.get_num_threads()

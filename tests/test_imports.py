@@ -37,15 +37,15 @@ ALLOWED = {
 # Pipeline stages: no stage imports a later one (space -> supernet -> LUT/estimator -> search -> deploy/insights).
 FORBIDDEN = {
     "binas.nn": ("binas.train", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
-                 "binas.insights", "binas.report", "binas.demo"),
+                 "binas.insights", "binas.demo"),
     "binas.codec": ("binas.nn", "binas.train", "binas.estimator", "binas.search", "binas.resources", "binas.deploy"),
     "binas.resources": ("binas.train", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
-                        "binas.demo"),
-    "binas.search": ("binas.train", "binas.deploy", "binas.demo", "binas.report"),
-    "binas.estimator": ("binas.search", "binas.deploy", "binas.demo", "binas.report"),
+                        "binas.insights", "binas.demo"),
+    "binas.search": ("binas.train", "binas.deploy", "binas.demo", "binas.insights"),
+    "binas.estimator": ("binas.search", "binas.deploy", "binas.demo", "binas.insights"),
     "binas.train": ("binas.estimator", "binas.search", "binas.autobuild", "binas.deploy", "binas.demo"),
-    "binas.deploy": ("binas.estimator", "binas.search", "binas.autobuild", "binas.insights", "binas.report",
-                     "binas.demo"),
+    "binas.deploy": ("binas.estimator", "binas.search", "binas.autobuild", "binas.insights", "binas.demo"),
+    "binas.insights": ("binas.nn", "binas.train", "binas.search", "binas.autobuild", "binas.deploy", "binas.demo"),
 }
 # Modules that load without torch, counting everything they import at module level.
 TORCH_FREE = ("binas.errors", "binas.io", "binas.artifacts", "binas.claims", "binas.console", "binas.resume",

@@ -13,7 +13,7 @@ from binas.cli import app
 from binas.errors import FileFormatError
 from binas.estimator.form import BilinearForm
 from binas.deploy.export import load_model
-from binas.insights import compute_insights, summarise
+from binas.insights.values import compute_insights, summarise
 from binas.nn.supernet import Supernet, extract_child, save_supernet
 from binas.resources.lut import analytic_lut
 from binas.search.problem import block_form
