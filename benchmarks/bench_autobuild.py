@@ -49,9 +49,9 @@ from binas.estimator.contributions import codes_for_contexts, contributions_form
 from binas.estimator.metrics import kendall_tau
 from binas.estimator.predictors import BilinearPredictor, MLPPredictor, encode_archs
 from binas.io import atomic_write_json
+from binas.lut.table import Lut, load_lut
+from binas.lut.timing import steady_allocator
 from binas.nn.supernet import codes_to_archs
-from binas.resources.lut import Lut, load_lut
-from binas.resources.timing import steady_allocator
 from binas.search.evolution import EvolutionConfig, evolve
 from binas.search.problem import Resource, build_problem
 from binas.search.registry import run_solver

@@ -14,10 +14,10 @@ from binas.codec import format_timm
 from binas.data import load_data
 from binas.deploy.evaluate import measure_latency, topk_accuracy
 from binas.deploy.export import load_model
-from binas.nn.supernet import Supernet, save_supernet
-from binas.resources.lut import analytic_lut
-from binas.space import load_space
 from binas.deploy.finetune import FinetuneConfig, finetune
+from binas.lut.table import analytic_lut
+from binas.nn.supernet import Supernet, save_supernet
+from binas.space import load_space
 
 runner = CliRunner()
 TINY = load_space("mobilenetv3-tiny")

@@ -164,7 +164,7 @@ def test_runtime_restores_threads_and_refuses_a_missing_gpu():
 def test_library_code_leaves_process_state_alone():
     import matplotlib
 
-    from binas.resources.timing import make_backend
+    from binas.lut.timing import make_backend
 
     backend = matplotlib.get_backend()
     import binas.insights.plots  # noqa: F401  (used to switch the backend at import)

@@ -38,8 +38,8 @@ ALLOWED = {
 FORBIDDEN = {
     "binas.nn": ("binas.train", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
                  "binas.insights", "binas.demo"),
-    "binas.codec": ("binas.nn", "binas.train", "binas.estimator", "binas.search", "binas.resources", "binas.deploy"),
-    "binas.resources": ("binas.train", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
+    "binas.codec": ("binas.nn", "binas.train", "binas.estimator", "binas.search", "binas.lut", "binas.deploy"),
+    "binas.lut": ("binas.train", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
                         "binas.insights", "binas.demo"),
     "binas.search": ("binas.train", "binas.deploy", "binas.demo", "binas.insights"),
     "binas.estimator": ("binas.search", "binas.deploy", "binas.demo", "binas.insights"),
@@ -49,7 +49,7 @@ FORBIDDEN = {
 }
 # Modules that load without torch, counting everything they import at module level.
 TORCH_FREE = ("binas.errors", "binas.io", "binas.artifacts", "binas.claims", "binas.console", "binas.resume",
-              "binas.space", "binas.codec", "binas.resources.lut", "binas.resources.analytic", "binas.estimator.form",
+              "binas.space", "binas.codec", "binas.lut.table", "binas.estimator.form",
               "binas.estimator.contributions", "binas.estimator.models", "binas.estimator.shrinkage",
               "binas.estimator.predictors", "binas.search.surrogate", "binas.search.problem", "binas.search.milp", "binas.search.pareto",
               "binas.search.bcfw", "binas.search.evolution", "binas.search.random_search", "binas.search.inputs",

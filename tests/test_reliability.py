@@ -18,13 +18,13 @@ from typer.testing import CliRunner
 from binas.claims import claim_outputs
 from binas.cli import app
 from binas.codec import arch_to_json
-from binas.io import atomic_write_text, remove_stale_temps
-from binas.nn.supernet import Supernet, extract_child
 from binas.deploy.export import save_model
-from binas.resources.lut import load_lut
+from binas.deploy.finetune import FinetuneConfig, finetune
+from binas.io import atomic_write_text, remove_stale_temps
+from binas.lut.table import load_lut
+from binas.nn.supernet import Supernet, extract_child
 from binas.space import load_space
 from binas.train import load_config, train_supernet
-from binas.deploy.finetune import FinetuneConfig, finetune
 
 runner = CliRunner()
 VENV_BIN = Path(sys.executable).parent

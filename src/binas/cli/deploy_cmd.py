@@ -116,11 +116,11 @@ def finetune(
     """Fine-tune ARCH (weights from the supernet) with KD from the heaviest network; torchrun-able."""
     from binas.codec import load_architecture
     from binas.claims import claim_outputs
+    from binas.deploy.finetune import FinetuneConfig
+    from binas.deploy.finetune import finetune as run_finetune
     from binas.nn.supernet import load_supernet
     from binas.runtime import open_runtime
     from binas.train.config import load_dataclass, resolve_data
-    from binas.deploy.finetune import FinetuneConfig
-    from binas.deploy.finetune import finetune as run_finetune
 
     supernet = load_supernet(run)
     _, architecture = load_architecture(arch, supernet.space)
@@ -172,7 +172,7 @@ def evaluate(
     from binas.deploy.evaluate import measure_latency, timing_settings, topk_accuracy
     from binas.deploy.export import load_model
     from binas.loaders import DataSpec, open_split
-    from binas.resources.lut import load_lut
+    from binas.lut.table import load_lut
     from binas.runtime import open_runtime
     from binas.search.problem import format_amount
     from binas.train.config import resolve_data

@@ -75,7 +75,7 @@ def build(
     """Measure the 1 + #alpha + #beta accuracy contributions on the supernet (docs/estimator.md); torchrun-able."""
     from binas.estimator.measure import BuildConfig, partial_path
     from binas.estimator.pipeline import build_estimator, resolve_source
-    from binas.resources.timing import kept_allocator
+    from binas.lut.timing import kept_allocator
     from binas.resume import ResumeError
     from binas.runtime import open_runtime, torchrun_rank_world
 
@@ -134,9 +134,9 @@ def sample(
 
     from binas.estimator.pipeline import heldout_images, resolve_source, sample_subnets
     from binas.estimator.samples import write_samples
+    from binas.lut.table import load_lut
+    from binas.lut.timing import kept_allocator
     from binas.nn.supernet import load_supernet
-    from binas.resources.lut import load_lut
-    from binas.resources.timing import kept_allocator
     from binas.runtime import open_runtime
 
     split, device = split.value, device.value

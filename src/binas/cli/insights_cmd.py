@@ -24,7 +24,7 @@ def insights(
     from binas.estimator.form import load_estimator
     from binas.artifacts import read_format
     from binas.insights.report import write_insights
-    from binas.resources.lut import load_lut
+    from binas.lut.table import load_lut
     from binas.search.pareto import pareto_front
     from binas.search.problem import build_problem
     from binas.space import load_space, space_named_in

@@ -7,15 +7,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from binas.deploy.finetune import FinetuneConfig
 from binas.errors import BinasError
 from binas.estimator.pipeline import METHODS
 from binas.io import atomic_write_json, read_json
-from binas.resources.measure import MeasureSettings
-from binas.resources.timing import CLOCKS
+from binas.lut.measure import MeasureSettings
+from binas.lut.timing import CLOCKS
 from binas.resume import check_same_settings, normalized
 from binas.space import load_space
 from binas.train.config import load_config
-from binas.deploy.finetune import FinetuneConfig
 
 __all__ = ["SOURCE_FILE", "DemoConfig", "check_demo_config", "check_same_demo", "finetune_settings", "train_config"]
 

@@ -15,9 +15,9 @@ from binas.codec import parse_timm
 from binas.demo.config import DemoConfig
 from binas.deploy.export import load_model
 from binas.io import atomic_write_json
-from binas.resources.lut import Lut
-from binas.resources.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, measure_lut
-from binas.resources.timing import make_backend, timing_rounds
+from binas.lut.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, measure_lut
+from binas.lut.table import Lut
+from binas.lut.timing import make_backend, timing_rounds
 from binas.space import SearchSpace
 
 __all__ = ["loadavg", "measure_latency", "measure_this_lut", "pinned"]

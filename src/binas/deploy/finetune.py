@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from binas.errors import BinasError, DataError
 from binas.deploy.export import save_model
+from binas.errors import BinasError, DataError
 from binas.codec import format_timm
 from binas.io import atomic_write_json, file_digest, read_json
 from binas.loaders import DataSpec, Source, open_split, steps_per_epoch, train_batches

@@ -20,11 +20,11 @@ from binas.estimator.regression import OutcomeRegression
 from binas.estimator.samples import Sample
 from binas.io import file_digest
 from binas.loaders import DataSpec, LazyImages, image_batches, normalize, open_split
+from binas.lut.table import Lut
 from binas.nn.supernet import FINAL_NAME, Supernet, archs_to_codes, load_supernet
-from binas.resources.analytic import network_cost
-from binas.resources.lut import Lut
 from binas.runtime import Runtime, open_runtime
 from binas.space import SearchSpace
+from binas.space.cost import network_cost
 from binas.train.config import run_data
 
 __all__ = ["METHODS", "build_estimator", "eval_samples", "fit_samples", "heldout_images", "heldout_tensors",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from binas.estimator.form import BilinearForm
-from binas.resources.lut import Lut
+from binas.lut.table import Lut
 from binas.space import SearchSpace
 from binas.space.encoding import present_betas
 

@@ -20,10 +20,10 @@ from scipy.stats import kendalltau
 
 from binas.codec import format_timm
 from binas.errors import BinasError, FileFormatError
+from binas.lut.measure import build_entry, lut_entries, resolution_space
+from binas.lut.table import Lut
+from binas.lut.timing import BACKENDS, make_backend, timing_rounds
 from binas.nn.static import build_child
-from binas.resources.lut import Lut
-from binas.resources.measure import build_entry, lut_entries, resolution_space
-from binas.resources.timing import BACKENDS, make_backend, timing_rounds
 from binas.space import SearchSpace
 
 __all__ = ["calibrated_lut", "lut_settings", "plot_fidelity", "validate_lut"]
