@@ -43,8 +43,9 @@ from binas.estimator.samples import Sample
 from binas.estimator.store import FormPredictor
 from binas.io import atomic_write_json, atomic_write_text
 from binas.lut.timing import steady_allocator
-from binas.nn.supernet import archs_to_codes, load_supernet
 from binas.space.cost import network_cost
+from binas.supernet.model import archs_to_codes
+from binas.supernet.store import load_supernet
 
 METRICS = ("top1", "prob")  # what a measurement averages: 0/1 correctness or the true-class probability
 

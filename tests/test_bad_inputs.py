@@ -27,10 +27,11 @@ from binas.deploy.export import save_model
 from binas.deploy.finetune import FinetuneConfig, finetune
 from binas.estimator.samples import Sample, write_samples
 from binas.lut.table import analytic_lut
-from binas.nn.supernet import Supernet, extract_child, save_supernet
 from binas.search.synthetic import synthetic_contributions, synthetic_lut
 from binas.space import load_space
-from binas.train import load_config, train_supernet
+from binas.supernet.model import Supernet, extract_child
+from binas.supernet.store import save_supernet
+from binas.supernet.train import load_config, train_supernet
 
 runner = CliRunner()
 

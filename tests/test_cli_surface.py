@@ -95,7 +95,7 @@ def test_choices_equal_the_library_lists() -> None:
     from binas.runtime import DEVICES
     from binas.search import SOLVERS
     from binas.space.cost import ANALYTIC_RESOURCES
-    from binas.train.config import SAMPLING, STAGES
+    from binas.supernet.train.config import SAMPLING, STAGES
 
     pairs = [(choices.Solver, SOLVERS), (choices.Convention, CONVENTIONS), (choices.Method, METHODS),
              (choices.PredictorKind, PREDICTORS), (choices.Backend, BACKENDS), (choices.Clock, CLOCKS),

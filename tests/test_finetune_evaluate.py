@@ -16,8 +16,9 @@ from binas.deploy.evaluate import measure_latency, topk_accuracy
 from binas.deploy.export import load_model
 from binas.deploy.finetune import FinetuneConfig, finetune
 from binas.lut.table import analytic_lut
-from binas.nn.supernet import Supernet, save_supernet
 from binas.space import load_space
+from binas.supernet.model import Supernet
+from binas.supernet.store import save_supernet
 
 runner = CliRunner()
 TINY = load_space("mobilenetv3-tiny")

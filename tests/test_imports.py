@@ -34,18 +34,20 @@ ALLOWED = {
     "binas.resume": ("binas.errors",),
     "binas.space": ("binas.errors", "binas.io", "binas.space"),
 }
-# Pipeline stages: no stage imports a later one (space -> supernet -> LUT/estimator -> search -> deploy/insights).
+# Pipeline stages: no stage imports a later one (space -> nn -> supernet and LUT side by side -> estimator -> search
+# -> deploy/insights).
 FORBIDDEN = {
-    "binas.nn": ("binas.train", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
+    "binas.nn": ("binas.supernet", "binas.lut", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
                  "binas.insights", "binas.demo"),
-    "binas.codec": ("binas.nn", "binas.train", "binas.estimator", "binas.search", "binas.lut", "binas.deploy"),
-    "binas.lut": ("binas.train", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
-                        "binas.insights", "binas.demo"),
-    "binas.search": ("binas.train", "binas.deploy", "binas.demo", "binas.insights"),
+    "binas.codec": ("binas.nn", "binas.supernet", "binas.estimator", "binas.search", "binas.lut", "binas.deploy"),
+    "binas.supernet": ("binas.lut", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
+                       "binas.insights", "binas.demo"),
+    "binas.lut": ("binas.supernet", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
+                  "binas.insights", "binas.demo"),
     "binas.estimator": ("binas.search", "binas.deploy", "binas.demo", "binas.insights"),
-    "binas.train": ("binas.estimator", "binas.search", "binas.autobuild", "binas.deploy", "binas.demo"),
+    "binas.search": ("binas.supernet.train", "binas.deploy", "binas.demo", "binas.insights"),
     "binas.deploy": ("binas.estimator", "binas.search", "binas.autobuild", "binas.insights", "binas.demo"),
-    "binas.insights": ("binas.nn", "binas.train", "binas.search", "binas.autobuild", "binas.deploy", "binas.demo"),
+    "binas.insights": ("binas.nn", "binas.supernet", "binas.search", "binas.autobuild", "binas.deploy", "binas.demo"),
 }
 # Modules that load without torch, counting everything they import at module level.
 TORCH_FREE = ("binas.errors", "binas.io", "binas.artifacts", "binas.claims", "binas.console", "binas.resume",

@@ -15,10 +15,11 @@ from binas.errors import FileFormatError
 from binas.estimator.form import BilinearForm
 from binas.insights.values import compute_insights, summarise
 from binas.lut.table import analytic_lut
-from binas.nn.supernet import Supernet, extract_child, save_supernet
 from binas.search.problem import block_form
 from binas.search.synthetic import synthetic_contributions, synthetic_lut
 from binas.space import load_space
+from binas.supernet.model import Supernet, extract_child
+from binas.supernet.store import save_supernet
 
 runner = CliRunner()
 TINY = load_space("mobilenetv3-tiny")

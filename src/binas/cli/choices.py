@@ -37,9 +37,9 @@ Clock = _choices("Clock", "wall", "cpu",
 AnalyticResource = _choices("AnalyticResource", "params", "macs",
                             doc="``binas lut compute --resource`` (``binas.space.cost.ANALYTIC_RESOURCES``).")
 Stage = _choices("Stage", "heaviest", "supernet", "both",
-                 doc="``binas supernet train --stage`` (``binas.train.config.STAGES``).")
+                 doc="``binas supernet train --stage`` (``binas.supernet.train.config.STAGES``).")
 Sampling = _choices("Sampling", "per-image", "per-batch",
-                    doc="``binas supernet train --sampling`` (``binas.train.config.SAMPLING``).")
+                    doc="``binas supernet train --sampling`` (``binas.supernet.train.config.SAMPLING``).")
 Device = _choices("Device", "auto", "cpu", "cuda",
                   doc="``--device`` of every command that computes on images (``binas.runtime.DEVICES``).")
 

@@ -52,9 +52,10 @@ def export(
 
     from binas.codec import load_architecture
     from binas.deploy.export import export_onnx, recalibrate_bn, save_model
-    from binas.nn.supernet import extract_child, load_supernet
     from binas.runtime import open_runtime
-    from binas.train.config import resolve_data
+    from binas.supernet.model import extract_child
+    from binas.supernet.store import load_supernet
+    from binas.supernet.train.config import resolve_data
 
     supernet = load_supernet(run)
     space, architecture = load_architecture(arch, supernet.space)
@@ -118,9 +119,9 @@ def finetune(
     from binas.claims import claim_outputs
     from binas.deploy.finetune import FinetuneConfig
     from binas.deploy.finetune import finetune as run_finetune
-    from binas.nn.supernet import load_supernet
     from binas.runtime import open_runtime
-    from binas.train.config import load_dataclass, resolve_data
+    from binas.supernet.store import load_supernet
+    from binas.supernet.train.config import load_dataclass, resolve_data
 
     supernet = load_supernet(run)
     _, architecture = load_architecture(arch, supernet.space)
@@ -175,7 +176,7 @@ def evaluate(
     from binas.lut.table import load_lut
     from binas.runtime import open_runtime
     from binas.search.problem import format_amount
-    from binas.train.config import resolve_data
+    from binas.supernet.train.config import resolve_data
 
     loaded = load_model(model)
     space = loaded.space

@@ -46,7 +46,7 @@ def _data_dir(run: str | None, data: str | None, data_dir: str | None) -> str | 
     """``--data-dir``, else the run's own when the data set also comes from the run."""
     if data_dir is not None or data is not None or run is None:
         return data_dir
-    from binas.train.config import run_data
+    from binas.supernet.train.config import run_data
 
     return run_data(run)[1]
 
@@ -136,8 +136,8 @@ def sample(
     from binas.estimator.samples import write_samples
     from binas.lut.table import load_lut
     from binas.lut.timing import kept_allocator
-    from binas.nn.supernet import load_supernet
     from binas.runtime import open_runtime
+    from binas.supernet.store import load_supernet
 
     split, device = split.value, device.value
     if images is not None and images < 1:

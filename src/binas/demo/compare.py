@@ -27,12 +27,13 @@ from binas.estimator.pipeline import heldout_tensors
 from binas.estimator.samples import Sample
 from binas.io import atomic_write_json
 from binas.lut.table import Lut
-from binas.nn.supernet import Supernet, archs_to_codes, load_supernet
 from binas.search.milp import solve_milp
 from binas.search.problem import build_problem
 from binas.search.verify import verify_result
 from binas.search.verify_supernet import SupernetVerifier
 from binas.space import Architecture, SearchSpace
+from binas.supernet.model import Supernet, archs_to_codes
+from binas.supernet.store import load_supernet
 
 __all__ = ["one_shot_data", "plan_networks", "random_under_budget", "train_all"]
 

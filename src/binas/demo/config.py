@@ -15,7 +15,7 @@ from binas.lut.measure import MeasureSettings
 from binas.lut.timing import CLOCKS
 from binas.resume import check_same_settings, normalized
 from binas.space import load_space
-from binas.train.config import load_config
+from binas.supernet.train.config import load_config
 
 __all__ = ["SOURCE_FILE", "DemoConfig", "check_demo_config", "check_same_demo", "finetune_settings", "train_config"]
 
