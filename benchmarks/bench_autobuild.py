@@ -49,14 +49,14 @@ from binas.estimator.contributions import codes_for_contexts, contributions_form
 from binas.estimator.metrics import kendall_tau
 from binas.estimator.predictors import BilinearPredictor, MLPPredictor, encode_archs
 from binas.io import atomic_write_json
-from binas.nn.supernet import codes_to_archs
-from binas.resources.lut import Lut, load_lut
-from binas.resources.timing import steady_allocator
+from binas.lut.table import Lut, load_lut
+from binas.lut.timing import steady_allocator
 from binas.search.evolution import EvolutionConfig, evolve
 from binas.search.problem import Resource, build_problem
 from binas.search.registry import run_solver
 from binas.search.synthetic import synthetic_lut
 from binas.space import Architecture, SearchSpace, load_space
+from binas.supernet.model import codes_to_archs
 
 Oracle = Callable[[list[Architecture]], np.ndarray]
 
@@ -114,7 +114,8 @@ def supernet_oracle(run: str | None, supernet: str | None, data: str, images: in
     """One-shot top-1 (%) on the first ``images`` images of ``split`` (0: all), memoised per architecture."""
     from binas.estimator.measure import evaluate_codes
     from binas.estimator.pipeline import heldout_tensors, resolve_source
-    from binas.nn.supernet import archs_to_codes, load_supernet
+    from binas.supernet.model import archs_to_codes
+    from binas.supernet.store import load_supernet
 
     source, data_name = resolve_source(run, supernet, data)
     net = load_supernet(source)

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_synthetic import make  # noqa: E402
 
 from binas.io import atomic_write_json  # noqa: E402
-from binas.resources.timing import cpu_name  # noqa: E402
+from binas.lut.timing import cpu_name  # noqa: E402
 
 SEARCH = "binas search (mobilenetv3, milp)"
 FLOOR = "floor: import numpy, scipy.optimize, typer + pydantic, rich, yaml"

@@ -42,9 +42,10 @@ from binas.estimator.regression import OutcomeRegression
 from binas.estimator.samples import Sample
 from binas.estimator.store import FormPredictor
 from binas.io import atomic_write_json, atomic_write_text
-from binas.nn.supernet import archs_to_codes, load_supernet
-from binas.resources.analytic import network_cost
-from binas.resources.timing import steady_allocator
+from binas.lut.timing import steady_allocator
+from binas.space.cost import network_cost
+from binas.supernet.model import archs_to_codes
+from binas.supernet.store import load_supernet
 
 METRICS = ("top1", "prob")  # what a measurement averages: 0/1 correctness or the true-class probability
 

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from binas.resources.fidelity import plot_fidelity, validate_lut
-from binas.resources.measure import MeasureSettings, measure_lut
+from binas.lut.fidelity import plot_fidelity, validate_lut
+from binas.lut.measure import MeasureSettings, measure_lut
 from binas.space import load_space
 
 

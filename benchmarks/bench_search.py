@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from make_synthetic import make  # noqa: E402
 
 from binas.io import atomic_write_json  # noqa: E402
-from binas.resources.timing import cpu_name  # noqa: E402
+from binas.lut.timing import cpu_name  # noqa: E402
 from binas.search import build_problem, pareto_front, run_solver  # noqa: E402
 from binas.search.inputs import load_search_inputs  # noqa: E402
 

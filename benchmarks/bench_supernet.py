@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from binas.nn.supernet import Supernet, codes_to_archs, extract_child, sample_codes
 from binas.space import load_space
+from binas.supernet.model import Supernet, codes_to_archs, extract_child, sample_codes
 
 
 def _step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, archs=None) -> None:

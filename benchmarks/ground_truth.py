@@ -31,13 +31,13 @@ import torch
 from binas.baselines import uniform_archs
 from binas.codec import format_timm, parse_timm
 from binas.data import load_data
+from binas.deploy.standalone import StandaloneRecipe, train_standalone
 from binas.errors import BinasError
 from binas.io import atomic_write_bytes
-from binas.resources.analytic import network_cost
-from binas.resources.lut import load_lut
-from binas.resources.timing import cpu_name
+from binas.lut.table import load_lut
+from binas.lut.timing import cpu_name
 from binas.space import Architecture, SearchSpace, load_space
-from binas.standalone import StandaloneRecipe, train_standalone
+from binas.space.cost import network_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "docs" / "ground-truth" / "ground-truth-fmnist-tiny.jsonl"

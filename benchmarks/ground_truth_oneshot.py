@@ -22,10 +22,11 @@ import torch
 
 from binas.codec import format_timm, parse_timm
 from binas.data import load_data
+from binas.deploy.standalone import evaluate_top1
 from binas.inference import recalibrate_bn
 from binas.io import atomic_write_json, read_json
-from binas.nn.supernet import extract_child, load_supernet
-from binas.standalone import evaluate_top1
+from binas.supernet.model import extract_child
+from binas.supernet.store import load_supernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ground_truth import DEFAULT_EXTRA, DEFAULT_OUT, architectures, read_lines, run_main, stamp_lines  # noqa: E402

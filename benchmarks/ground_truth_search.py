@@ -32,7 +32,7 @@ from ground_truth import DEFAULT_EXTRA, DEFAULT_LUT, append_line, read_lines, ru
 from binas.baselines import scaled_baseline  # noqa: E402
 from binas.codec import format_timm  # noqa: E402
 from binas.errors import SearchError  # noqa: E402
-from binas.resources.lut import load_lut  # noqa: E402
+from binas.lut.table import load_lut  # noqa: E402
 from binas.space import load_space  # noqa: E402
 
 

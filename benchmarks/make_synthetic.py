@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from binas.resources.lut import analytic_lut
+from binas.lut.table import analytic_lut
 from binas.search.synthetic import synthetic_contributions, synthetic_lut
 from binas.space import load_space
 

@@ -22,9 +22,10 @@ import torch
 
 from binas.estimator.measure import evaluate_codes
 from binas.estimator.pipeline import heldout_tensors
-from binas.nn.supernet import FINAL_NAME, archs_to_codes, load_supernet
+from binas.lut.timing import cpu_name
 from binas.pretrained import DEFAULT_NAME, pack_supernet, packaged_path, unpack_supernet
-from binas.resources.timing import cpu_name
+from binas.supernet.model import archs_to_codes
+from binas.supernet.store import FINAL_NAME, load_supernet
 
 RECIPE = ("configs/fmnist-tiny.yaml (stage A: 3 epochs of the heaviest network, lr 3e-3, no EMA; "
           "stage B: 2 epochs of the supernet, lr 1e-3, KD + EMA; batch 128, AdamW)")

@@ -15,7 +15,7 @@ from binas.autobuild.outputs import write_outputs
 from binas.autobuild.reduce import reduced_space, restrict_form, restrict_lut, space_yaml
 from binas.cli import app
 from binas.estimator.predictors import BilinearPredictor, encode_archs
-from binas.resources.lut import analytic_lut, load_lut
+from binas.lut.table import analytic_lut, load_lut
 from binas.search.problem import format_amount
 from binas.space import load_space
 from test_autobuild import FAST, additive_truth, small_space

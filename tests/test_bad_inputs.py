@@ -23,14 +23,15 @@ from typer.testing import CliRunner
 
 from binas.cli import app
 from binas.codec import arch_to_json
+from binas.deploy.export import save_model
+from binas.deploy.finetune import FinetuneConfig, finetune
 from binas.estimator.samples import Sample, write_samples
-from binas.export import save_model
-from binas.nn.supernet import Supernet, extract_child, save_supernet
-from binas.resources.lut import analytic_lut
+from binas.lut.table import analytic_lut
 from binas.search.synthetic import synthetic_contributions, synthetic_lut
 from binas.space import load_space
-from binas.train import load_config, train_supernet
-from binas.train.finetune import FinetuneConfig, finetune
+from binas.supernet.model import Supernet, extract_child
+from binas.supernet.store import save_supernet
+from binas.supernet.train import load_config, train_supernet
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from binas import __version__
 from binas.cli import app
-from binas.resources.lut import analytic_lut
+from binas.lut.table import analytic_lut
 from binas.space import load_space
 from conftest import EXAMPLE_SPACES, REFERENCE_ARCHS
 

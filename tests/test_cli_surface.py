@@ -90,12 +90,12 @@ def test_choices_equal_the_library_lists() -> None:
     from binas.estimator.contributions import CONVENTIONS
     from binas.estimator.pipeline import METHODS
     from binas.estimator.predictors import PREDICTORS
-    from binas.resources.analytic import ANALYTIC_RESOURCES
-    from binas.resources.onnx_blocks import TIME_UNITS
-    from binas.resources.timing import BACKENDS, CLOCKS
+    from binas.lut.onnx_blocks import TIME_UNITS
+    from binas.lut.timing import BACKENDS, CLOCKS
     from binas.runtime import DEVICES
     from binas.search import SOLVERS
-    from binas.train.config import SAMPLING, STAGES
+    from binas.space.cost import ANALYTIC_RESOURCES
+    from binas.supernet.train.config import SAMPLING, STAGES
 
     pairs = [(choices.Solver, SOLVERS), (choices.Convention, CONVENTIONS), (choices.Method, METHODS),
              (choices.PredictorKind, PREDICTORS), (choices.Backend, BACKENDS), (choices.Clock, CLOCKS),

@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from binas.cli import app
 from binas.demo import random_under_budget
-from binas.nn.supernet import FINAL_NAME, load_supernet
+from binas.lut.table import Lut
 from binas.pretrained import pack_supernet, packaged_path, read_provenance, unpack_supernet
-from binas.resources.lut import Lut
 from binas.space import load_space
+from binas.supernet.store import FINAL_NAME, load_supernet
 
 runner = CliRunner()
 TINY_DEMO = {

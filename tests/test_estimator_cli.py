@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from binas.cli import app
 from binas.estimator import measure
 from binas.estimator.pipeline import heldout_tensors, sample_subnets
-from binas.nn.supernet import Supernet, extract_child, save_supernet
+from binas.supernet.model import Supernet, extract_child
+from binas.supernet.store import save_supernet
 from test_estimator_form import TOY, toy_space
 
 runner = CliRunner()
@@ -175,7 +176,7 @@ def test_fit_and_eval_errors(setup) -> None:
 
 
 def test_sampled_accuracy_equals_the_extracted_child(setup) -> None:
-    from binas.nn.supernet import load_supernet
+    from binas.supernet.store import load_supernet
 
     net = load_supernet(setup / "sn.safetensors")
     x, y = heldout_tensors(net.space, "synthetic")

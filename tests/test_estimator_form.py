@@ -13,8 +13,8 @@ from binas.errors import DataError, FileFormatError
 from binas.estimator.contributions import (Measurement, arch_for_context, codes_for_contexts, contributions_form,
                                            convert_convention, measurement_plan, sample_contexts)
 from binas.estimator.measure import BuildConfig, measure_contributions, partial_path
-from binas.nn.supernet import codes_to_archs
 from binas.space import SearchSpace, space_from_dict
+from binas.supernet.model import codes_to_archs
 
 TOY = {
     "name": "toy", "input_size": 8, "in_channels": 1, "num_classes": 3,

@@ -8,8 +8,8 @@ import numpy as np
 
 from binas.estimator.predictors import encode_archs
 from binas.estimator.regression import OutcomeRegression, codes_to_features
-from binas.nn.supernet import archs_to_codes, codes_to_archs, sample_codes
 from binas.space import Architecture
+from binas.supernet.model import archs_to_codes, codes_to_archs, sample_codes
 
 from test_estimator_form import additive_oracle, toy_space
 

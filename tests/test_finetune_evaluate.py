@@ -12,12 +12,13 @@ from typer.testing import CliRunner
 from binas.cli import app
 from binas.codec import format_timm
 from binas.data import load_data
-from binas.evaluate import measure_latency, topk_accuracy
-from binas.export import load_model
-from binas.nn.supernet import Supernet, save_supernet
-from binas.resources.lut import analytic_lut
+from binas.deploy.evaluate import measure_latency, topk_accuracy
+from binas.deploy.export import load_model
+from binas.deploy.finetune import FinetuneConfig, finetune
+from binas.lut.table import analytic_lut
 from binas.space import load_space
-from binas.train.finetune import FinetuneConfig, finetune
+from binas.supernet.model import Supernet
+from binas.supernet.store import save_supernet
 
 runner = CliRunner()
 TINY = load_space("mobilenetv3-tiny")

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from binas.baselines import scaled_baseline, uniform_archs
-from binas.resources.lut import analytic_lut
+from binas.deploy.standalone import StandaloneRecipe
+from binas.lut.table import analytic_lut
 from binas.space import load_space
-from binas.standalone import StandaloneRecipe
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))

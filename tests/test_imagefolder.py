@@ -15,9 +15,9 @@ from binas.errors import BinasError, DataError
 from binas.estimator.measure import evaluate_codes
 from binas.estimator.pipeline import heldout_images
 from binas.loaders import DataSpec, LazyImages, eval_batches, open_split, train_batches
-from binas.nn.supernet import Supernet, archs_to_codes
 from binas.runtime import Runtime, open_runtime, resolve_device
 from binas.space import load_space
+from binas.supernet.model import Supernet, archs_to_codes
 from binas.synthfolder import make_imagefolder
 from binas.transforms import crop_params, eval_image, train_image
 
@@ -164,10 +164,10 @@ def test_runtime_restores_threads_and_refuses_a_missing_gpu():
 def test_library_code_leaves_process_state_alone():
     import matplotlib
 
-    from binas.resources.timing import make_backend
+    from binas.lut.timing import make_backend
 
     backend = matplotlib.get_backend()
-    import binas.plots  # noqa: F401  (used to switch the backend at import)
+    import binas.insights.plots  # noqa: F401  (used to switch the backend at import)
 
     assert matplotlib.get_backend() == backend
     before = torch.get_num_threads()
@@ -177,7 +177,7 @@ def test_library_code_leaves_process_state_alone():
 
 
 def test_metrics_log_appends(tmp_path):
-    from binas.train.metrics import MetricsLog
+    from binas.supernet.train.metrics import MetricsLog
 
     log = MetricsLog(tmp_path, enabled=True)
     for step in (1, 2, 3):

@@ -34,19 +34,24 @@ ALLOWED = {
     "binas.resume": ("binas.errors",),
     "binas.space": ("binas.errors", "binas.io", "binas.space"),
 }
-# Pipeline stages: no stage imports a later one (space -> supernet -> LUT/estimator -> search -> deploy/insights).
+# Pipeline stages: no stage imports a later one (space -> nn -> supernet and LUT side by side -> estimator -> search
+# -> deploy/insights).
 FORBIDDEN = {
-    "binas.nn": ("binas.train", "binas.estimator", "binas.search", "binas.autobuild", "binas.insights",
-                 "binas.report", "binas.demo"),
-    "binas.codec": ("binas.nn", "binas.train", "binas.estimator", "binas.search", "binas.resources"),
-    "binas.resources": ("binas.train", "binas.estimator", "binas.search", "binas.autobuild", "binas.demo"),
-    "binas.search": ("binas.train", "binas.demo", "binas.report"),
-    "binas.estimator": ("binas.search", "binas.demo", "binas.report"),
-    "binas.train": ("binas.estimator", "binas.search", "binas.autobuild", "binas.demo"),
+    "binas.nn": ("binas.supernet", "binas.lut", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
+                 "binas.insights", "binas.demo"),
+    "binas.codec": ("binas.nn", "binas.supernet", "binas.estimator", "binas.search", "binas.lut", "binas.deploy"),
+    "binas.supernet": ("binas.lut", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
+                       "binas.insights", "binas.demo"),
+    "binas.lut": ("binas.supernet", "binas.estimator", "binas.search", "binas.autobuild", "binas.deploy",
+                  "binas.insights", "binas.demo"),
+    "binas.estimator": ("binas.search", "binas.deploy", "binas.demo", "binas.insights"),
+    "binas.search": ("binas.supernet.train", "binas.deploy", "binas.demo", "binas.insights"),
+    "binas.deploy": ("binas.estimator", "binas.search", "binas.autobuild", "binas.insights", "binas.demo"),
+    "binas.insights": ("binas.nn", "binas.supernet", "binas.search", "binas.autobuild", "binas.deploy", "binas.demo"),
 }
 # Modules that load without torch, counting everything they import at module level.
 TORCH_FREE = ("binas.errors", "binas.io", "binas.artifacts", "binas.claims", "binas.console", "binas.resume",
-              "binas.space", "binas.codec", "binas.resources.lut", "binas.resources.analytic", "binas.estimator.form",
+              "binas.space", "binas.codec", "binas.lut.table", "binas.estimator.form",
               "binas.estimator.contributions", "binas.estimator.models", "binas.estimator.shrinkage",
               "binas.estimator.predictors", "binas.search.surrogate", "binas.search.problem", "binas.search.milp", "binas.search.pareto",
               "binas.search.bcfw", "binas.search.evolution", "binas.search.random_search", "binas.search.inputs",

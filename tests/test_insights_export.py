@@ -10,15 +10,16 @@ import torch
 from typer.testing import CliRunner
 
 from binas.cli import app
+from binas.deploy.export import load_model
 from binas.errors import FileFormatError
 from binas.estimator.form import BilinearForm
-from binas.export import load_model
-from binas.insights import compute_insights, summarise
-from binas.nn.supernet import Supernet, extract_child, save_supernet
-from binas.resources.lut import analytic_lut
+from binas.insights.values import compute_insights, summarise
+from binas.lut.table import analytic_lut
 from binas.search.problem import block_form
 from binas.search.synthetic import synthetic_contributions, synthetic_lut
 from binas.space import load_space
+from binas.supernet.model import Supernet, extract_child
+from binas.supernet.store import save_supernet
 
 runner = CliRunner()
 TINY = load_space("mobilenetv3-tiny")

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from binas.errors import FileFormatError
+from binas.lut.table import analytic_lut, load_lut
 from binas.nn.static import build_child
-from binas.resources.analytic import network_cost
-from binas.resources.lut import analytic_lut, load_lut
 from binas.space import load_space
+from binas.space.cost import network_cost
 
 
 def counted_macs(model: nn.Module, input_size: int, in_channels: int) -> int:

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from binas.cli import app
 from binas.codec import format_timm
-from binas.resources.lut import analytic_lut, load_lut
-from binas.resources.measure import partial_path_for
+from binas.lut.measure import partial_path_for
+from binas.lut.table import analytic_lut, load_lut
 from binas.space import load_space
 from test_lut_measure import small_space
 

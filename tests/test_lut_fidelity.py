@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from binas.errors import BinasError, FileFormatError
-from binas.resources.fidelity import _report, calibrated_lut, lut_settings, plot_fidelity, validate_lut
-from binas.resources.lut import Lut, analytic_lut
+from binas.lut.fidelity import _report, calibrated_lut, lut_settings, plot_fidelity, validate_lut
+from binas.lut.table import Lut, analytic_lut
 from binas.space import load_space
 from test_lut_measure import small_space
 

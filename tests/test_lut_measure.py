@@ -11,10 +11,10 @@ import torch
 import yaml
 
 from binas.errors import BinasError, FileFormatError
-from binas.resources.lut import load_lut, lut_key
-from binas.resources.measure import (PARTIAL_FORMAT, MeasureSettings, build_entry, lut_entries, lut_from_samples,
+from binas.lut.measure import (PARTIAL_FORMAT, MeasureSettings, build_entry, lut_entries, lut_from_samples,
                                      measure_lut, partial_path_for)
-from binas.resources.timing import OrtBackend, Runner, TimingBackend, TorchBackend, make_backend, timing_rounds
+from binas.lut.table import load_lut, lut_key
+from binas.lut.timing import OrtBackend, Runner, TimingBackend, TorchBackend, make_backend, timing_rounds
 from binas.space import load_space
 
 SMALL = {
@@ -213,7 +213,7 @@ def test_lut_keys_are_one_based() -> None:
 
 
 def test_measure_and_validate_with_onnxruntime(tmp_path: Path) -> None:
-    from binas.resources.fidelity import validate_lut
+    from binas.lut.fidelity import validate_lut
 
     space = small_space(tmp_path)
     lut = measure_lut(space, MeasureSettings(backend="onnxruntime", batch_size=2, resolution=20, repeats=2, warmup=0))

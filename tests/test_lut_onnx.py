@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from binas.errors import BinasError, FileFormatError
-from binas.resources.lut import load_lut
-from binas.resources.measure import build_entry, lut_entries
-from binas.resources.onnx_blocks import export_blocks, import_csv, onnx_bytes
+from binas.lut.measure import build_entry, lut_entries
+from binas.lut.onnx_blocks import export_blocks, import_csv, onnx_bytes
+from binas.lut.table import load_lut
 from test_lut_measure import small_space
 
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from binas.cli import app
-from binas.resources.lut import load_lut, lut_key
+from binas.lut.table import load_lut, lut_key
 from test_search_helpers import BruteForce, make_inputs, make_space, write_space
 
 runner = CliRunner()

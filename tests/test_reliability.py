@@ -18,13 +18,13 @@ from typer.testing import CliRunner
 from binas.claims import claim_outputs
 from binas.cli import app
 from binas.codec import arch_to_json
+from binas.deploy.export import save_model
+from binas.deploy.finetune import FinetuneConfig, finetune
 from binas.io import atomic_write_text, remove_stale_temps
-from binas.nn.supernet import Supernet, extract_child
-from binas.export import save_model
-from binas.resources.lut import load_lut
+from binas.lut.table import load_lut
 from binas.space import load_space
-from binas.train import load_config, train_supernet
-from binas.train.finetune import FinetuneConfig, finetune
+from binas.supernet.model import Supernet, extract_child
+from binas.supernet.train import load_config, train_supernet
 
 runner = CliRunner()
 VENV_BIN = Path(sys.executable).parent
@@ -175,7 +175,7 @@ def test_finetune_resume_refuses_another_supernet(finished, tmp_path) -> None:
                  on_step=lambda step: (_ for _ in ()).throw(KeyboardInterrupt) if step == 1 else None)
     other = tmp_path / "other.safetensors"
     torch.manual_seed(5)
-    from binas.nn.supernet import save_supernet
+    from binas.supernet.store import save_supernet
 
     save_supernet(Supernet(TINY), other)
     result = invoke(*[a if a != finished / "run" else other for a in args], "--resume")

@@ -17,7 +17,8 @@ import yaml
 from typer.testing import CliRunner
 
 from binas.cli import app
-from binas.nn.supernet import Supernet, save_supernet
+from binas.supernet.model import Supernet
+from binas.supernet.store import save_supernet
 from test_estimator_form import TOY, toy_space
 from test_search_helpers import make_inputs, make_space, write_space
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from binas.resources.lut import analytic_lut
+from binas.lut.table import analytic_lut
 from binas.search.problem import SearchProblem, build_problem
 from binas.search.synthetic import random_bilinear, synthetic_contributions, synthetic_lut
 from binas.space import SearchSpace, load_space

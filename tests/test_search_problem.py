@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from binas.errors import FileFormatError
-from binas.resources.lut import analytic_lut
+from binas.lut.table import analytic_lut
 from binas.search.problem import SearchError, block_form, build_problem, lifted_accuracy
 from binas.search.relaxed import Relaxation
 from binas.search.synthetic import random_bilinear, synthetic_contributions, synthetic_lut

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 
 from binas.cli import app
 from binas.codec import load_architecture
-from binas.nn.supernet import Supernet, extract_child, recalibrated, save_supernet
 from binas.search.synthetic import random_bilinear, synthetic_lut
 from binas.search.verify_supernet import load_supernet_verifier
+from binas.supernet.model import Supernet, extract_child, recalibrated
+from binas.supernet.store import save_supernet
 from test_estimator_form import TOY, toy_space
 
 runner = CliRunner()

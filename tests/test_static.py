@@ -11,8 +11,8 @@ from torch import nn
 
 from binas.codec import parse_timm
 from binas.nn.static import build_child
-from binas.resources.analytic import network_cost
 from binas.space import builtin_spaces, load_space
+from binas.space.cost import network_cost
 from conftest import EXAMPLE_SPACES, REFERENCE_ARCHS
 
 MBV3 = load_space("mobilenetv3")

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from binas.errors import FileFormatError
-from binas.nn.elastic import ElasticBlock, choice_tensors
-from binas.nn.supernet import (Supernet, _all_pairs, archs_to_codes, codes_to_archs, extract_child, load_supernet,
-                               recalibrated, sample_codes, save_supernet)
 from binas.space import builtin_spaces, load_space
+from binas.supernet.elastic import ElasticBlock, choice_tensors
+from binas.supernet.model import (Supernet, _all_pairs, archs_to_codes, codes_to_archs, extract_child, recalibrated,
+                                  sample_codes)
+from binas.supernet.store import load_supernet, save_supernet
 
 torch.set_num_threads(1)
 

@@ -15,11 +15,11 @@ import torch
 from typer.testing import CliRunner
 
 from binas.cli import app
-from binas.nn.supernet import load_supernet
-from binas.train import load_config, train_supernet
-from binas.train.config import ConfigError, TrainConfig
-from binas.train.loop import cosine_lr
-from binas.train.losses import distillation_loss
+from binas.supernet.store import load_supernet
+from binas.supernet.train import load_config, train_supernet
+from binas.supernet.train.config import ConfigError, TrainConfig
+from binas.supernet.train.loop import cosine_lr
+from binas.supernet.train.losses import distillation_loss
 
 torch.set_num_threads(1)
 runner = CliRunner()

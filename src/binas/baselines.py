@@ -6,7 +6,7 @@ uniform network that uses most of the budget. binas's searched networks are comp
 
 from __future__ import annotations
 
-from binas.resources.lut import Lut
+from binas.lut.table import Lut
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["scaled_baseline", "uniform_archs"]

@@ -25,7 +25,7 @@ from binas.autobuild.graph import graphs_from_choices
 from binas.autobuild.predictor import AutoBuildPredictor
 from binas.autobuild.scores import UnitTable, enumerate_units, random_codes, unit_contributions, unit_norms
 from binas.errors import AutoBuildError
-from binas.resources.lut import Lut, lut_key
+from binas.lut.table import Lut, lut_key
 from binas.search.problem import format_amount
 from binas.space import Architecture, SearchSpace
 

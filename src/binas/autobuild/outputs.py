@@ -27,7 +27,7 @@ from binas.estimator.metrics import spearman
 from binas.codec import arch_to_json
 from binas.estimator.form import BilinearForm
 from binas.io import atomic_write_json
-from binas.resources.lut import Lut
+from binas.lut.table import Lut
 from binas.space import SearchSpace
 
 __all__ = ["choice_values", "compare_importance", "top_units", "write_outputs"]

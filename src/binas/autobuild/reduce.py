@@ -22,7 +22,7 @@ import yaml
 
 from binas.estimator.form import BilinearForm
 from binas.io import atomic_write_text
-from binas.resources.lut import Lut, lut_key
+from binas.lut.table import Lut, lut_key
 from binas.space import SearchSpace, space_from_dict
 from binas.space.encoding import is_present
 

@@ -23,8 +23,8 @@ def info(
 ) -> None:
     """Show an architecture's depths, choices, exact params/MACs and canonical timm string."""
     from binas.codec import format_timm, load_architecture
-    from binas.resources.analytic import network_cost
-    from binas.resources.lut import load_lut
+    from binas.lut.table import load_lut
+    from binas.space.cost import network_cost
 
     sp, architecture = load_architecture(arch, space)
     cost = network_cost(sp, architecture)

@@ -54,7 +54,7 @@ def autobuild(
     from binas.autobuild.build import AutoBuildError
     from binas.autobuild.outputs import write_outputs
     from binas.estimator.form import load_estimator
-    from binas.resources.lut import load_lut
+    from binas.lut.table import load_lut
 
     if pool < 1:
         raise AutoBuildError(f"--pool must be at least 1, got {pool}")

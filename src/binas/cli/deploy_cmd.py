@@ -51,10 +51,11 @@ def export(
     import torch
 
     from binas.codec import load_architecture
-    from binas.export import export_onnx, recalibrate_bn, save_model
-    from binas.nn.supernet import extract_child, load_supernet
+    from binas.deploy.export import export_onnx, recalibrate_bn, save_model
     from binas.runtime import open_runtime
-    from binas.train.config import resolve_data
+    from binas.supernet.model import extract_child
+    from binas.supernet.store import load_supernet
+    from binas.supernet.train.config import resolve_data
 
     supernet = load_supernet(run)
     space, architecture = load_architecture(arch, supernet.space)
@@ -116,11 +117,11 @@ def finetune(
     """Fine-tune ARCH (weights from the supernet) with KD from the heaviest network; torchrun-able."""
     from binas.codec import load_architecture
     from binas.claims import claim_outputs
-    from binas.nn.supernet import load_supernet
+    from binas.deploy.finetune import FinetuneConfig
+    from binas.deploy.finetune import finetune as run_finetune
     from binas.runtime import open_runtime
-    from binas.train.config import load_dataclass, resolve_data
-    from binas.train.finetune import FinetuneConfig
-    from binas.train.finetune import finetune as run_finetune
+    from binas.supernet.store import load_supernet
+    from binas.supernet.train.config import load_dataclass, resolve_data
 
     supernet = load_supernet(run)
     _, architecture = load_architecture(arch, supernet.space)
@@ -169,13 +170,13 @@ def evaluate(
     backend settings, rank 0) of an exported model."""
     import json
 
-    from binas.evaluate import measure_latency, timing_settings, topk_accuracy
-    from binas.export import load_model
+    from binas.deploy.evaluate import measure_latency, timing_settings, topk_accuracy
+    from binas.deploy.export import load_model
     from binas.loaders import DataSpec, open_split
-    from binas.resources.lut import load_lut
+    from binas.lut.table import load_lut
     from binas.runtime import open_runtime
     from binas.search.problem import format_amount
-    from binas.train.config import resolve_data
+    from binas.supernet.train.config import resolve_data
 
     loaded = load_model(model)
     space = loaded.space

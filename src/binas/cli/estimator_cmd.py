@@ -46,7 +46,7 @@ def _data_dir(run: str | None, data: str | None, data_dir: str | None) -> str | 
     """``--data-dir``, else the run's own when the data set also comes from the run."""
     if data_dir is not None or data is not None or run is None:
         return data_dir
-    from binas.train.config import run_data
+    from binas.supernet.train.config import run_data
 
     return run_data(run)[1]
 
@@ -75,7 +75,7 @@ def build(
     """Measure the 1 + #alpha + #beta accuracy contributions on the supernet (docs/estimator.md); torchrun-able."""
     from binas.estimator.measure import BuildConfig, partial_path
     from binas.estimator.pipeline import build_estimator, resolve_source
-    from binas.resources.timing import kept_allocator
+    from binas.lut.timing import kept_allocator
     from binas.resume import ResumeError
     from binas.runtime import open_runtime, torchrun_rank_world
 
@@ -134,10 +134,10 @@ def sample(
 
     from binas.estimator.pipeline import heldout_images, resolve_source, sample_subnets
     from binas.estimator.samples import write_samples
-    from binas.nn.supernet import load_supernet
-    from binas.resources.lut import load_lut
-    from binas.resources.timing import kept_allocator
+    from binas.lut.table import load_lut
+    from binas.lut.timing import kept_allocator
     from binas.runtime import open_runtime
+    from binas.supernet.store import load_supernet
 
     split, device = split.value, device.value
     if images is not None and images < 1:

@@ -23,8 +23,8 @@ def insights(
     """Plot and summarise which design decisions buy accuracy where (and per resource unit)."""
     from binas.estimator.form import load_estimator
     from binas.artifacts import read_format
-    from binas.report import write_insights
-    from binas.resources.lut import load_lut
+    from binas.insights.report import write_insights
+    from binas.lut.table import load_lut
     from binas.search.pareto import pareto_front
     from binas.search.problem import build_problem
     from binas.space import load_space, space_named_in

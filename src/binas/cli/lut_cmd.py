@@ -12,7 +12,7 @@ from binas.cli.choices import TIME_UNITS, AnalyticResource, Backend, Clock
 from binas.cli.common import OUTPUT_DIR, OUTPUT_FILE, BinasTyper, err_console, out_console, print_json, print_result, print_warning
 
 if TYPE_CHECKING:
-    from binas.resources.lut import Lut
+    from binas.lut.table import Lut
 
 # the measurement, ONNX and plotting modules are imported inside the commands (``binas --help`` stays fast)
 
@@ -76,7 +76,7 @@ def measure(
     json_out: JsonOption = False,
 ) -> None:
     """Time every block position x choice and the fixed part; resumable (re-run the same command)."""
-    from binas.resources.measure import MeasureSettings, measure_lut, partial_path_for
+    from binas.lut.measure import MeasureSettings, measure_lut, partial_path_for
     from binas.space import load_space
 
     sp = load_space(space)
@@ -101,7 +101,7 @@ def compute(
     json_out: JsonOption = False,
 ) -> None:
     """Exact analytic params/MACs LUT: its sum equals the static child's count for every network."""
-    from binas.resources.lut import analytic_lut
+    from binas.lut.table import analytic_lut
     from binas.space import load_space
 
     lut = analytic_lut(load_space(space), resource.value)
@@ -126,8 +126,8 @@ def validate(
 ) -> None:
     """Time random networks end to end with the LUT's own settings; report predicted vs measured."""
     from binas.artifacts import read_format
-    from binas.resources.fidelity import calibrated_lut, plot_fidelity, validate_lut
-    from binas.resources.lut import LUT_FORMAT, load_lut
+    from binas.lut.fidelity import calibrated_lut, plot_fidelity, validate_lut
+    from binas.lut.table import LUT_FORMAT, load_lut
     from binas.space import load_space, space_named_in
 
     sp = load_space(space) if space else space_named_in(read_format(lut, LUT_FORMAT, "LUT file").get("space"),
@@ -168,7 +168,7 @@ def export_blocks_cmd(
     json_out: JsonOption = False,
 ) -> None:
     """Write every block position x choice and the fixed part as ONNX, to time on another device."""
-    from binas.resources.onnx_blocks import export_blocks
+    from binas.lut.onnx_blocks import export_blocks
     from binas.space import load_space
 
     sp = load_space(space)
@@ -197,7 +197,7 @@ def import_cmd(
     json_out: JsonOption = False,
 ) -> None:
     """Turn values measured elsewhere (phone latency, energy, memory, FLOPs...) into a LUT."""
-    from binas.resources.onnx_blocks import import_csv
+    from binas.lut.onnx_blocks import import_csv
     from binas.space import load_space
 
     lut = import_csv(load_space(space), csv, unit, device, manifest, resource=resource)

@@ -19,7 +19,7 @@ SpaceOption = Annotated[str, typer.Option("--space", "-s", help="Built-in space 
 def space_summary(space: SearchSpace) -> dict[str, Any]:
     """The ``space show --json`` object."""
     from binas.codec import format_timm
-    from binas.resources.analytic import network_cost
+    from binas.space.cost import network_cost
 
     def extreme(arch: Any) -> dict[str, Any]:
         return {**network_cost(space, arch), "timm": format_timm(space, arch)}

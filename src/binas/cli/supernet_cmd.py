@@ -45,8 +45,8 @@ def train(
     import yaml
 
     from binas.claims import claim_outputs
-    from binas.train import load_config, train_supernet
-    from binas.train.dist import is_main_process
+    from binas.supernet.train import load_config, train_supernet
+    from binas.supernet.train.dist import is_main_process
 
     def value(choice: Stage | Sampling | Device | None) -> str | None:
         return None if choice is None else choice.value

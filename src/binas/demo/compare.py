@@ -17,23 +17,24 @@ from binas.codec import format_timm, parse_timm
 from binas.data import load_data
 from binas.demo.config import DemoConfig, finetune_settings
 from binas.demo.pool import in_processes
+from binas.deploy.evaluate import topk_accuracy
+from binas.deploy.export import load_model
+from binas.deploy.finetune import CHECKPOINT, FinetuneConfig, finetune
 from binas.errors import BinasError
 from binas.estimator.form import BilinearForm
 from binas.estimator.measure import evaluate_codes
 from binas.estimator.pipeline import heldout_tensors
 from binas.estimator.samples import Sample
-from binas.evaluate import topk_accuracy
-from binas.export import load_model
 from binas.io import atomic_write_json
-from binas.nn.supernet import Supernet, archs_to_codes, load_supernet
-from binas.resources.lut import Lut
+from binas.lut.table import Lut
 from binas.search.milp import solve_milp
 from binas.search.problem import build_problem
 from binas.search.result import SearchResult
 from binas.search.verify import Verdict, verify_result
 from binas.search.verify_supernet import SupernetVerifier, verdict_from_correctness
 from binas.space import Architecture, SearchSpace
-from binas.train.finetune import CHECKPOINT, FinetuneConfig, finetune
+from binas.supernet.model import Supernet, archs_to_codes
+from binas.supernet.store import load_supernet
 
 __all__ = ["one_shot_data", "plan_networks", "random_under_budget", "train_all"]
 

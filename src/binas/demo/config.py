@@ -7,15 +7,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from binas.deploy.finetune import FinetuneConfig
 from binas.errors import BinasError
 from binas.estimator.pipeline import METHODS
 from binas.io import atomic_write_json, read_json
-from binas.resources.measure import MeasureSettings
-from binas.resources.timing import CLOCKS
+from binas.lut.measure import MeasureSettings
+from binas.lut.timing import CLOCKS
 from binas.resume import check_same_settings, normalized
 from binas.space import load_space
-from binas.train.config import load_config
-from binas.train.finetune import FinetuneConfig
+from binas.supernet.train.config import load_config
 
 __all__ = ["SOURCE_FILE", "DemoConfig", "check_demo_config", "check_same_demo", "finetune_settings", "train_config"]
 
@@ -32,7 +32,7 @@ class DemoConfig:
     data_dir: str | None = None  # where its files are
     train: bool = False  # True: train the supernet here ("train" path); False: the shipped one ("pretrained")
     pretrained: str | None = None  # a packed supernet file (None: the one shipped with binas)
-    supernet: dict[str, Any] = field(default_factory=lambda: {  # supernet training of --train (binas.train.config)
+    supernet: dict[str, Any] = field(default_factory=lambda: {  # supernet training of --train (binas.supernet.train.config)
         "heaviest_epochs": 0.3, "supernet_epochs": 0.15, "batch_size": 128, "optimizer": "adamw", "lr": 0.003,
         "weight_decay": 0.01, "warmup_steps": 20, "augment": False, "checkpoint_every": 50, "log_every": 10,
         "eval_images": 1000, "bn_calibration_images": 500})
@@ -66,7 +66,7 @@ def train_config(cfg: DemoConfig, run: Path) -> Any:
 
 
 def finetune_settings(cfg: DemoConfig) -> dict[str, Any]:
-    """The same training of every compared network (``binas.train.finetune.FinetuneConfig`` fields)."""
+    """The same training of every compared network (``binas.deploy.finetune.FinetuneConfig`` fields)."""
     return {"data": cfg.data, "data_dir": cfg.data_dir, "max_steps": cfg.finetune_steps, "augment": False,
             "batch_size": cfg.finetune_batch_size, "seed": cfg.seed}
 

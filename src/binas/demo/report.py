@@ -11,17 +11,17 @@ from typing import Any
 
 import numpy as np
 
+from binas.deploy.finetune import FinetuneConfig
 from binas.estimator.form import BilinearForm
 from binas.estimator.metrics import all_metrics
 from binas.estimator.samples import Sample
+from binas.insights.plots import plot_front
+from binas.insights.report import write_insights
 from binas.io import atomic_write_json, atomic_write_text
 from binas.figures import new_figure, save_figure
-from binas.plots import plot_front
-from binas.report import write_insights
-from binas.resources.lut import Lut
+from binas.lut.table import Lut
 from binas.search.pareto import ParetoFront
 from binas.space import SearchSpace
-from binas.train.finetune import FinetuneConfig
 
 __all__ = ["budget_rows", "write_report"]
 

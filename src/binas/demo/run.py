@@ -19,13 +19,13 @@ from binas.estimator.measure import BuildConfig
 from binas.estimator.pipeline import build_estimator, sample_subnets
 from binas.estimator.samples import read_samples, write_samples
 from binas.io import atomic_write_json, read_json
-from binas.nn.supernet import FINAL_NAME, load_supernet
+from binas.lut.table import load_lut
 from binas.pretrained import packaged_path, unpack_supernet
-from binas.resources.lut import load_lut
 from binas.search.pareto import pareto_front
 from binas.search.problem import build_problem
 from binas.space import load_space
-from binas.train.loop import CHECKPOINT_NAME, train_supernet
+from binas.supernet.store import FINAL_NAME, load_supernet
+from binas.supernet.train.loop import CHECKPOINT_NAME, train_supernet
 
 __all__ = ["run_demo"]
 

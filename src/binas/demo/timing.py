@@ -13,13 +13,13 @@ import torch
 
 from binas.codec import format_timm, parse_timm
 from binas.demo.config import DemoConfig
-from binas.export import load_model
+from binas.deploy.export import load_model
 from binas.io import atomic_write_json
+from binas.lut.fidelity import calibrated_lut
+from binas.lut.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples
+from binas.lut.table import Lut
+from binas.lut.timing import make_backend, timing_rounds
 from binas.nn.static import build_child
-from binas.resources.fidelity import calibrated_lut
-from binas.resources.lut import Lut
-from binas.resources.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples
-from binas.resources.timing import make_backend, timing_rounds
 from binas.space import SearchSpace
 
 __all__ = ["loadavg", "measure_latency", "measure_this_lut", "pinned", "raw_lut_path"]

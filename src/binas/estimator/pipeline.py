@@ -20,12 +20,13 @@ from binas.estimator.regression import OutcomeRegression
 from binas.estimator.samples import Sample
 from binas.io import file_digest
 from binas.loaders import DataSpec, LazyImages, image_batches, normalize, open_split
-from binas.nn.supernet import FINAL_NAME, Supernet, archs_to_codes, load_supernet
-from binas.resources.analytic import network_cost
-from binas.resources.lut import Lut
+from binas.lut.table import Lut
 from binas.runtime import Runtime, open_runtime
 from binas.space import SearchSpace
-from binas.train.config import run_data
+from binas.space.cost import network_cost
+from binas.supernet.model import Supernet, archs_to_codes
+from binas.supernet.store import FINAL_NAME, load_supernet
+from binas.supernet.train.config import run_data
 
 __all__ = ["METHODS", "build_estimator", "eval_samples", "fit_samples", "heldout_images", "heldout_tensors",
            "resolve_source",

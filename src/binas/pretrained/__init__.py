@@ -20,7 +20,7 @@ import torch
 
 from binas.errors import FileFormatError
 from binas.io import atomic_write_bytes
-from binas.nn.supernet import SUPERNET_FORMAT, load_supernet, read_safetensors
+from binas.supernet.store import SUPERNET_FORMAT, load_supernet, read_safetensors
 
 __all__ = ["PACKED_FORMAT", "DEFAULT_NAME", "pack_supernet", "packaged_path", "read_provenance",
            "unpack_supernet"]

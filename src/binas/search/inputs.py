@@ -12,7 +12,7 @@ import numpy as np
 from binas.artifacts import read_format
 from binas.errors import FileFormatError, SpaceError
 from binas.estimator.form import ESTIMATOR_FORMAT, NON_BILINEAR_KINDS, BilinearForm, form_from_json
-from binas.resources.lut import Lut, load_lut
+from binas.lut.table import Lut, load_lut
 from binas.space import Architecture, SearchSpace, builtin_spaces, load_space
 
 __all__ = ["SearchInputs", "load_any_search_inputs", "load_search_inputs"]

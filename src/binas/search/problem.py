@@ -24,7 +24,7 @@ import numpy as np
 
 from binas.errors import SearchError
 from binas.estimator.form import BilinearForm
-from binas.resources.lut import Lut, lut_key
+from binas.lut.table import Lut, lut_key
 from binas.space import Architecture, SearchSpace, encoding
 from binas.space.encoding import always_present, present_betas, presence_matrix
 

@@ -13,10 +13,10 @@ import datetime as _dt
 import numpy as np
 
 from binas.estimator.form import BilinearForm
-from binas.resources.analytic import block_cost, fixed_cost
-from binas.resources.lut import RESOURCE_UNITS, Lut, lut_key
+from binas.lut.table import RESOURCE_UNITS, Lut, lut_key
 from binas.search.problem import block_form
 from binas.space import SearchSpace
+from binas.space.cost import block_cost, fixed_cost
 
 __all__ = ["random_bilinear", "synthetic_contributions", "synthetic_lut"]
 

@@ -2,7 +2,7 @@
 
 Each candidate is the supernet with that fixed architecture (equal to its extracted child), with
 its BatchNorm statistics recomputed on the same calibration images from the training split
-(:func:`binas.nn.supernet.recalibrated`), then evaluated on the same held-out images as every
+(:func:`binas.supernet.model.recalibrated`), then evaluated on the same held-out images as every
 other candidate. Accuracy is top-1 in %, its standard error ``sd(correct) / sqrt(n)``; because all
 candidates see the same images, differences are paired: ``paired_stderr_vs_best`` is the standard
 error of each candidate's difference to the best one.
@@ -18,9 +18,10 @@ import torch
 from binas.errors import DataError
 from binas.estimator.measure import evaluate_codes
 from binas.estimator.pipeline import heldout_tensors, resolve_source
-from binas.nn.supernet import Supernet, archs_to_codes, load_supernet, recalibrated
 from binas.search.verify import Verdict
 from binas.space import Architecture
+from binas.supernet.model import Supernet, archs_to_codes, recalibrated
+from binas.supernet.store import load_supernet
 
 __all__ = ["SupernetVerifier", "load_supernet_verifier", "verdict_from_correctness"]
 

@@ -4,7 +4,7 @@ MACs count multiply-accumulates of convolutions and linear layers (BN, activatio
 additions are not counted), for one image. Parameters count trainable weights and biases (BN
 running statistics are buffers, not parameters), as ``sum(p.numel() for p in model.parameters())``.
 They live with the geometry because the space itself needs them (its heaviest network, its size
-limit); :mod:`binas.resources.analytic` offers them as LUT resources.
+limit); :func:`binas.lut.table.analytic_lut` turns them into LUTs.
 """
 
 from __future__ import annotations

@@ -20,10 +20,10 @@ from scipy.stats import kendalltau
 
 from binas.codec import format_timm
 from binas.errors import BinasError, FileFormatError
+from binas.lut.measure import build_entry, lut_entries, resolution_space
+from binas.lut.table import Lut
+from binas.lut.timing import BACKENDS, make_backend, timing_rounds
 from binas.nn.static import build_child
-from binas.resources.lut import Lut
-from binas.resources.measure import build_entry, lut_entries, resolution_space
-from binas.resources.timing import BACKENDS, make_backend, timing_rounds
 from binas.space import SearchSpace
 
 __all__ = ["calibrated_lut", "lut_settings", "plot_fidelity", "validate_lut"]
@@ -116,7 +116,7 @@ def calibrated_lut(lut: Lut, slope: float, intercept: float, source: str = "lut 
 
 def plot_fidelity(result: dict[str, Any], path: str | Path) -> Path:
     """Scatter plot of predicted vs measured latency with the identity and the fitted line."""
-    from binas.figures import new_figure
+    from binas.figures import new_figure, save_figure
 
     pred = np.array([p["predicted"] for p in result["pairs"]])
     meas = np.array([p["measured"] for p in result["pairs"]])
@@ -134,6 +134,4 @@ def plot_fidelity(result: dict[str, Any], path: str | Path) -> Path:
     ax.title.set_fontsize(9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    from binas.plots import save_figure
-
     return save_figure(fig, path)

@@ -1,7 +1,7 @@
 """Interpretation of a bilinear accuracy estimator (docs/estimator.md): which decisions buy accuracy where.
 
 Pure functions turn a :class:`~binas.estimator.form.BilinearForm` (and optionally a LUT) into
-per-decision numbers; :mod:`binas.report` draws and writes them.
+per-decision numbers; :mod:`binas.insights.report` draws and writes them.
 
 - ``choice_values[s][j][c]``: the accuracy (points) that choice c adds at stage s, position j when
   the block is present. For the contributions estimator this is exactly Da_{s,j,c}; for any other
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from binas.estimator.form import BilinearForm
-from binas.resources.lut import Lut
+from binas.lut.table import Lut
 from binas.space import SearchSpace
 from binas.space.encoding import present_betas
 

@@ -7,7 +7,7 @@ a private BN3 per (expand_ratio, se) pair. ``skip`` choices are the identity, or
 BN projection where the shape changes.
 
 The slicing conventions live in :func:`choice_tensors`, used both by ``forward`` and by child
-extraction (:func:`binas.nn.supernet.extract_child`), so the two cannot drift apart.
+extraction (:func:`binas.supernet.model.extract_child`), so the two cannot drift apart.
 """
 
 from __future__ import annotations

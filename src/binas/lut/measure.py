@@ -27,9 +27,9 @@ from torch import nn
 
 from binas.errors import BinasError, FileFormatError
 from binas.io import atomic_write_json, read_json
+from binas.lut.table import Lut, lut_key
+from binas.lut.timing import BACKENDS, CLOCKS, make_backend, timing_rounds
 from binas.nn.static import build_block, build_fixed_parts
-from binas.resources.lut import Lut, lut_key
-from binas.resources.timing import BACKENDS, CLOCKS, make_backend, timing_rounds
 from binas.resume import ResumeError, changed_settings
 from binas.space import MAX_INPUT_SIZE, SearchSpace
 

@@ -24,9 +24,9 @@ import torch
 from binas.artifacts import read_format
 from binas.errors import BinasError, FileFormatError
 from binas.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_text
-from binas.resources.lut import LUT_FORMAT, Lut, lut_from_json, lut_key, unit_factor
-from binas.resources.measure import build_entry, lut_entries
-from binas.resources.timing import OPSET, onnx_bytes
+from binas.lut.measure import build_entry, lut_entries
+from binas.lut.table import LUT_FORMAT, Lut, lut_from_json, lut_key, unit_factor
+from binas.lut.timing import OPSET, onnx_bytes
 from binas.space import SearchSpace
 
 __all__ = ["MANIFEST_FORMAT", "OPSET", "TIME_UNITS", "export_blocks", "import_csv", "onnx_bytes"]

@@ -24,8 +24,8 @@ from binas.inference import recalibrate_bn  # noqa: F401  (re-exported: one BN r
 from binas.io import atomic_write_bytes, atomic_write_json
 from binas.nn.safeload import build_fitting
 from binas.nn.static import ChildNet, build_child
-from binas.nn.supernet import load_state, read_safetensors
 from binas.space import Architecture, SearchSpace, space_from_dict
+from binas.supernet.store import load_state, read_safetensors
 
 __all__ = ["MODEL_FORMAT", "ONNX_TOLERANCE", "ExportError", "export_onnx", "load_model", "recalibrate_bn",
            "save_model"]

@@ -8,10 +8,10 @@ from typing import Any, Callable
 import numpy as np
 
 from binas.estimator.form import BilinearForm
-from binas.insights import Insights, compute_insights, summarise
+from binas.insights.plots import plot_choice_heatmaps, plot_depth_values, plot_front, plot_gain_per_unit
+from binas.insights.values import Insights, compute_insights, summarise
 from binas.io import atomic_write_json, atomic_write_text
-from binas.plots import plot_choice_heatmaps, plot_depth_values, plot_front, plot_gain_per_unit
-from binas.resources.lut import Lut
+from binas.lut.table import Lut
 from binas.space import SearchSpace
 
 __all__ = ["INSIGHTS_FORMAT", "insights_json", "write_insights"]

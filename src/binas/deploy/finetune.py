@@ -5,7 +5,7 @@ frozen teacher is the stage-A heaviest network of the same run. Loss = CE (label
 ``kd_weight`` x KL(teacher || student) on logits (reference: weight 2). Cosine schedule, optional EMA,
 DDP under ``torchrun``, bfloat16 autocast and channels-last on CUDA (the command's runtime), the
 teacher on the student's device. Data, optimizer, schedule, EMA and DDP are the supernet training
-loop's own pieces (:mod:`binas.loaders`, :mod:`binas.train.pieces`); resumable: every random draw
+loop's own pieces (:mod:`binas.loaders`, :mod:`binas.supernet.train.pieces`); resumable: every random draw
 derives from ``(seed, step, rank)``, so a resumed run replays exactly the steps an uninterrupted one
 would take.
 """
@@ -21,20 +21,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from binas.deploy.export import save_model
 from binas.errors import BinasError, DataError
-from binas.export import save_model
 from binas.codec import format_timm
 from binas.io import atomic_write_json, file_digest, read_json
 from binas.loaders import DataSpec, Source, open_split, steps_per_epoch, train_batches
-from binas.nn.supernet import FINAL_NAME, extract_child, load_supernet
 from binas.resume import ResumeError, check_same_settings
 from binas.runtime import Runtime, open_runtime
 from binas.space import Architecture
-from binas.train.checkpoint import TrainState, load_checkpoint, read_checkpoint_state, save_checkpoint
-from binas.train.config import check_finite_fields
-from binas.train.loop import STAGE_A_NAME
-from binas.train.metrics import MetricsLog, Progress, accuracy
-from binas.train.pieces import cosine_lr, ema_init, ema_update, freeze, kd_loss, make_optimizer, set_lr, wrap_ddp
+from binas.supernet.model import extract_child
+from binas.supernet.store import FINAL_NAME, load_supernet
+from binas.supernet.train.checkpoint import TrainState, load_checkpoint, read_checkpoint_state, save_checkpoint
+from binas.supernet.train.config import check_finite_fields
+from binas.supernet.train.loop import STAGE_A_NAME
+from binas.supernet.train.metrics import MetricsLog, Progress, accuracy
+from binas.supernet.train.pieces import (cosine_lr, ema_init, ema_update, freeze, kd_loss, make_optimizer, set_lr,
+                                         wrap_ddp)
 
 __all__ = ["FinetuneConfig", "finetune"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from binas.train.config import TrainConfig
-from binas.train.pieces import kd_loss
+from binas.supernet.train.config import TrainConfig
+from binas.supernet.train.pieces import kd_loss
 
 __all__ = ["distillation_loss"]
 

@@ -17,8 +17,8 @@ import numpy as np
 from binas.artifacts import check_finite, read_format
 from binas.errors import FileFormatError
 from binas.io import atomic_write_json
-from binas.resources.analytic import block_cost, fixed_cost
 from binas.space import Architecture, SearchSpace
+from binas.space.cost import block_cost, fixed_cost
 from binas.space.encoding import lut_key
 
 __all__ = ["LUT_FORMAT", "RESOURCE_UNITS", "UNIT_FACTORS", "Lut", "analytic_lut", "load_lut", "lut_key", "unit_factor"]

@@ -11,9 +11,9 @@ from torch import nn
 from binas.errors import BinasError, DataError, FileFormatError
 from binas.inference import batched_logits, topk_correct
 from binas.loaders import Source, eval_batches
-from binas.resources.lut import Lut
-from binas.resources.measure import MeasureSettings
-from binas.resources.timing import make_backend, timing_rounds
+from binas.lut.measure import MeasureSettings
+from binas.lut.table import Lut
+from binas.lut.timing import make_backend, timing_rounds
 from binas.runtime import Runtime
 from binas.space import SearchSpace
 

@@ -25,15 +25,16 @@ from binas.inference import batched_logits, recalibrate_bn
 from binas.io import atomic_write_json, read_json
 from binas.loaders import (DataSpec, Source, augment_batch, eval_batches, open_split, pick, steps_per_epoch,
                            train_batches)
-from binas.nn.supernet import FINAL_NAME, Supernet, extract_child, load_supernet, sample_codes, save_supernet
 from binas.runtime import Runtime, open_runtime
 from binas.space import load_space
 from binas.resume import ResumeError, check_same_settings
-from binas.train.checkpoint import TrainState, load_checkpoint, read_checkpoint_state, save_checkpoint
-from binas.train.config import ConfigError, TrainConfig
-from binas.train.losses import distillation_loss
-from binas.train.metrics import MetricsLog, Progress, accuracy, write_config
-from binas.train.pieces import cosine_lr, ema_init, ema_update, freeze, make_optimizer, set_lr, wrap_ddp
+from binas.supernet.model import Supernet, extract_child, sample_codes
+from binas.supernet.store import FINAL_NAME, load_supernet, save_supernet
+from binas.supernet.train.checkpoint import TrainState, load_checkpoint, read_checkpoint_state, save_checkpoint
+from binas.supernet.train.config import ConfigError, TrainConfig
+from binas.supernet.train.losses import distillation_loss
+from binas.supernet.train.metrics import MetricsLog, Progress, accuracy, write_config
+from binas.supernet.train.pieces import cosine_lr, ema_init, ema_update, freeze, make_optimizer, set_lr, wrap_ddp
 
 __all__ = ["CHECKPOINT_NAME", "STAGE_A_NAME", "augment_batch", "cosine_lr", "train_supernet"]  # augment_batch, cosine_lr: re-exports
 

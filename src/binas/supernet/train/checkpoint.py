@@ -13,9 +13,9 @@ from torch import nn
 
 from binas.errors import FileFormatError
 from binas.io import atomic_write_bytes
-from binas.nn.supernet import load_state, read_safetensors, supernet_metadata
 from binas.resume import normalized
 from binas.space import SearchSpace
+from binas.supernet.store import load_state, read_safetensors, supernet_metadata
 
 __all__ = ["CHECKPOINT_FORMAT", "TrainState", "load_checkpoint", "read_checkpoint_state", "save_checkpoint"]
 

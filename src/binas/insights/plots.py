@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from binas.figures import new_figure, save_figure
-from binas.insights import Insights
+from binas.insights.values import Insights
 
 __all__ = ["save_figure", "plot_choice_heatmaps", "plot_depth_values", "plot_gain_per_unit", "plot_front"]
 

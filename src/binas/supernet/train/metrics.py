@@ -16,7 +16,7 @@ from rich.progress import Progress as RichProgress
 from binas.console import err_console
 from binas.errors import FileFormatError
 from binas.io import atomic_write_text, read_text
-from binas.train.config import TrainConfig
+from binas.supernet.train.config import TrainConfig
 
 __all__ = ["MetricsLog", "Progress", "accuracy", "write_config"]
 
