@@ -36,24 +36,24 @@ class DemoConfig:
         "heaviest_epochs": 0.3, "supernet_epochs": 0.15, "batch_size": 128, "optimizer": "adamw", "lr": 0.003,
         "weight_decay": 0.01, "warmup_steps": 20, "augment": False, "checkpoint_every": 50, "log_every": 10,
         "eval_images": 1000, "bn_calibration_images": 500})
-    lut_repeats: int = 20  # timed rounds per LUT entry (PyTorch, 1 thread, batch 1)
+    lut_repeats: int = 30  # timed rounds per LUT entry (PyTorch, 1 thread, batch 1)
     lut_calibration_networks: int = 12  # random whole networks timed to calibrate the LUT (0: no calibration)
     latency_clock: str = "cpu"  # cpu: the thread's CPU time (robust on a busy machine) | wall
     estimator_method: str = "regression"  # differences (the paper, with CRN) | regression (no CRN)
     estimator_images: int = 400  # held-out images per estimator measurement
-    test_subnets: int = 100  # held-out random subnets that score the estimator (one-shot on test images)
+    test_subnets: int = 80  # held-out random subnets that score the estimator (one-shot on test images)
     test_images: int = 1000  # test-split images per held-out subnet
     budget_quantiles: tuple[float, ...] = (0.2, 0.5, 0.8)  # budgets: these quantiles of the subnets' LUT latency
     verify_k: int = 8  # the exact top-K networks per budget, re-scored on the supernet (1: the estimator's argmax)
     verify_min_distance: int = 2  # the top-K differ pairwise in at least this many block positions
     verify_images: int = 1000  # held-out images (never test images) each candidate is scored on
     calibration_images: int = 500  # training images that recompute each candidate's BN statistics
-    random_per_budget: int = 5  # random networks trained at each budget
+    random_per_budget: int = 4  # random networks trained at each budget
     random_min_fraction: float = 0.9  # they use between this fraction and all of the budget (by the LUT)
     finetune_steps: int = 40  # the same training for every compared network: steps from inherited weights
     finetune_batch_size: int = 128  # images per step
     eval_images: int | None = None  # test images per compared network (None: the whole test split)
-    latency_repeats: int = 30  # interleaved timed rounds of the compared networks
+    latency_repeats: int = 50  # interleaved timed rounds of the compared networks
     workers: int = 2  # processes that train the compared networks side by side (one thread each), and the
     # threads of the one-shot measurements (estimator, held-out subnets, verification)
     seed: int = 0
