@@ -57,12 +57,20 @@ def seed_agreement(archs: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "icc": arch_var / (arch_var + seed_var) if arch_var + seed_var > 0 else None}
 
 
-def taus(truth: dict[str, float], scores: dict[str, float]) -> dict[str, Any]:
+def taus(truth: dict[str, float], scores: dict[str, float], samples: set[str] = frozenset()) -> dict[str, Any]:
+    """Rank agreement of ``scores`` with ``truth`` over every architecture both hold, and (``samples_*``)
+    over the uniform samples alone (the ladder and the searches' networks widen the spread)."""
+    def agreement(keys: list[str], prefix: str) -> dict[str, Any]:
+        t = np.array([truth[k] for k in keys])
+        s = np.array([scores[k] for k in keys])
+        return {f"{prefix}n": len(keys), f"{prefix}kendall_tau": kendall_tau(t, s) if len(keys) > 2 else None,
+                f"{prefix}spearman": spearman(t, s) if len(keys) > 2 else None}
+
     keys = sorted(set(truth) & set(scores))
-    t = np.array([truth[k] for k in keys])
-    s = np.array([scores[k] for k in keys])
-    return {"n": len(keys), "kendall_tau": kendall_tau(t, s) if len(keys) > 2 else None,
-            "spearman": spearman(t, s) if len(keys) > 2 else None}
+    out = agreement(keys, "")
+    if samples:
+        out.update(agreement([k for k in keys if k in samples], "samples_"))
+    return out
 
 
 def search_outcome(archs: dict[str, dict[str, Any]], found: dict[str, str], budget: float) -> dict[str, Any]:
@@ -161,19 +169,20 @@ def main(argv: list[str] | None = None) -> int:
                   for label, _, path in (spec.partition("=") for spec in args.estimator)}
     archs = per_arch(rows)
     truth = {k: a["acc"] for k, a in archs.items()}
+    samples = {k for k, a in archs.items() if a["kind"] == "sample"}
     result: dict[str, Any] = {
         "format": "binas.ground-truth-analysis/1", "recipe": recipes[0], "runs": len(rows), "archs": len(archs),
         "acc_range": [min(truth.values()), max(truth.values())],
         "seed_agreement": seed_agreement(archs),
         "recipe_trials": {path.stem: {"recipe": read_lines(path)[0]["recipe"], **seed_agreement(per_arch(read_lines(path)))}
                           for path in sorted((folder / "trials").glob("*.jsonl"))},
-        "proxies": {name: taus(truth, {k: a[name] for k, a in archs.items()}) for name in ("macs", "params", "lut_ms")},
+        "proxies": {name: taus(truth, {k: a[name] for k, a in archs.items()}, samples) for name in ("macs", "params", "lut_ms")},
         "oneshot": {}, "estimators": {}}
     for path in sorted(folder.glob("oneshot-*.json")):
         obj = read_json(path, "one-shot file")
         for metric in ("oneshot", "oneshot_bn"):
             scores = {k: v[metric] for k, v in obj["archs"].items()}
-            result["oneshot"][f"{obj['label']}/{metric}"] = taus(truth, scores)
+            result["oneshot"][f"{obj['label']}/{metric}"] = taus(truth, scores, samples)
         if obj["label"] == "full":
             keys = [k for k in obj["archs"] if k in truth]
             scatter(plots / "oneshot-vs-standalone.png", [obj["archs"][k]["oneshot_bn"] for k in keys],
@@ -182,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = sorted(truth)
     for label, pred in predictors.items():
         scores = dict(zip(keys, np.asarray(pred.predict_archs([parse_timm(space, k) for k in keys]), dtype=float)))
-        result["estimators"][label] = taus(truth, scores)
+        result["estimators"][label] = taus(truth, scores, samples)
         scatter(plots / f"estimator-{label}.png", [scores[k] for k in keys], [truth[k] for k in keys],
                 f"{label} prediction", "stand-alone top-1 (%)",
                 f"{label}: Kendall-tau {result['estimators'][label]['kendall_tau']:.3f}")

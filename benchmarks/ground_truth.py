@@ -64,10 +64,12 @@ def architectures(space: SearchSpace, n_samples: int, extra: Path | None = None)
     return out
 
 
-def jobs(n_archs: int, second_seed: int) -> list[tuple[int, int]]:
-    """``(arch index, seed)`` in run order: the seed pairs first, so seed agreement is known early."""
+def jobs(n_archs: int, second_seed: int, repeat: tuple[int, ...] = ()) -> list[tuple[int, int]]:
+    """``(arch index, seed)`` in run order: the seed pairs first, so seed agreement is known early, then
+    every architecture once, then seed 1 of the ``repeat`` architectures (e.g. the searches' networks)."""
     first = [(i, s) for i in range(min(second_seed, n_archs)) for s in (0, 1)]
-    return first + [(i, 0) for i in range(second_seed, n_archs)]
+    again = [(i, 1) for i in dict.fromkeys(repeat) if second_seed <= i < n_archs]
+    return first + [(i, 0) for i in range(second_seed, n_archs)] + again
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -148,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--extra", type=Path, default=DEFAULT_EXTRA, help="extra architectures (JSONL)")
     p.add_argument("--samples", type=int, default=104, help="uniform samples of the space")
     p.add_argument("--second-seed", type=int, default=40, help="the first N samples also run with seed 1")
+    p.add_argument("--repeat", type=int, nargs="*", default=[], help="also run these architecture indices "
+                   "with seed 1 (after all planned jobs)")
     p.add_argument("--shard", default="0/1", help="i/n: run every n-th job starting at i")
     p.add_argument("--limit", type=int, default=None, help="run at most this many jobs (smoke tests)")
     p.add_argument("--first", type=int, default=0, help="only architectures from this index on (e.g. the "
@@ -183,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         kind, arch = archs[args.only]
         print(json.dumps(run_job(space, kind, arch, args.only, args.seed, recipe, train, test, lut, args.device)))
         return 0
-    todo = jobs(len(archs), args.second_seed)[shard::n_shards]
+    if any(not 0 <= i < len(archs) for i in args.repeat):
+        print(f"error: --repeat indices must be in 0..{len(archs) - 1}", file=sys.stderr)
+        return 2
+    todo = jobs(len(archs), args.second_seed, tuple(args.repeat))[shard::n_shards]
     done = {(r["index"], r["seed"]) for r in read_lines(args.out) if r.get("recipe") == recipe.digest()}
     todo = [j for j in todo if j not in done and j[0] >= args.first][: args.limit]
     print(f"recipe {recipe.digest()} {asdict(recipe)}; shard {args.shard}: {len(todo)} jobs to run",

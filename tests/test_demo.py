@@ -84,6 +84,9 @@ def test_train_path_end_to_end_and_resume(trained_demo) -> None:
     assert "calibrated on whole networks" in report
     summary = json.loads((out / "summary.json").read_text())
     assert summary["headline"]["budgets"] == headline["budgets"]
+    first = summary["timings_s"]  # side-by-side steps overlap in the wall-clock total
+    steps_sum = sum(v for k, v in first.items() if k != "total")
+    assert max(first["estimator"], first["held-out subnets"]) < first["total"] <= steps_sum + 1.0
     # a killed demo continues: finished steps are reused, only the missing ones run again
     (out / "report.md").unlink()
     (out / "latency.json").unlink()
@@ -93,6 +96,7 @@ def test_train_path_end_to_end_and_resume(trained_demo) -> None:
     assert "[latency] ..." in again.output and (out / "report.md").is_file()
     timings = json.loads((out / "summary.json").read_text())["timings_s"]
     assert timings["estimator"] > 0 and timings["latency"] > 0  # the first run's times are kept
+    assert timings["total"] > first["total"]  # plus the re-run latency step
     # the same directory refuses the other path
     other = runner.invoke(app, ["demo", "--out", str(out), "--config", str(config)])
     assert other.exit_code == 2 and "cannot resume the demo" in other.output and "train was True" in other.output

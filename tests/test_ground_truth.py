@@ -63,6 +63,8 @@ def test_recipe_digest_changes_with_the_recipe():
 
 def test_job_order_runs_seed_pairs_first():
     assert ground_truth.jobs(4, 2) == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (3, 0)]
+    # --repeat: seed 1 of later architectures after all planned jobs (pairs already planned are not doubled)
+    assert ground_truth.jobs(4, 2, (3, 1, 3)) == [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (3, 0), (3, 1)]
 
 
 def test_runner_smoke_resume_and_truncated_line(tmp_path, tiny_fmnist, capsys):
@@ -112,6 +114,8 @@ def test_analysis_on_a_slice_of_the_data_file(tmp_path):
                                       "--extra", str(extra)]) == 0
     result = json.loads((tmp_path / "analysis.json").read_text())
     assert result["runs"] == min(12, len(rows))
+    macs = result["proxies"]["macs"]  # over every architecture and over the uniform samples alone
+    assert macs["n"] == len({r["arch"] for r in rows[:12]}) and macs["samples_n"] == len({r["arch"] for r in rows[:12] if r["kind"] == "sample"})
     accs = {r["arch"]: [x["test_acc"] for x in rows[:12] if x["arch"] == r["arch"]] for r in rows[:12]}
     outcome = result["search"][0]
     assert outcome["found"]["binas"]["acc"] == pytest.approx(np.mean(accs[fits[0][0]]))

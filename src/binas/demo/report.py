@@ -74,8 +74,8 @@ def _comparison_plot(plan: dict[str, Any], results: dict[str, Any], path: Path) 
     fig, ax = new_figure(figsize=(7, 4.5))
     for b, budget in enumerate(plan["budgets_ms"]):
         ax.axvline(budget, color="0.8", ls="--", lw=1)
-        ax.annotate(f"budget {b + 1}", (budget, 1), xycoords=("data", "axes fraction"), xytext=(-3, -4),
-                    textcoords="offset points", rotation=90, fontsize=7, ha="right", va="top", color="0.4")
+        ax.annotate(f"budget {b + 1}", (budget, 0), xycoords=("data", "axes fraction"), xytext=(-3, 4),
+                    textcoords="offset points", rotation=90, fontsize=7, ha="right", va="bottom", color="0.4")
     for kind, (color, marker, size, label) in KIND_STYLE.items():
         pts = [(n["lut_ms"], results[n["name"]]["top1"]) for n in plan["networks"] if n["kind"] == kind]
         if pts:
@@ -93,7 +93,7 @@ def _comparison_plot(plan: dict[str, Any], results: dict[str, Any], path: Path) 
 def _latency_plot(plan: dict[str, Any], latency: dict[str, Any], path: Path, clock: str) -> Path:
     """Measured end-to-end latency of every compared network against its LUT sum (+-10% band): the
     search's LUT (filled) and the LUT's entries re-timed in the same rounds as the networks (hollow)."""
-    fig, ax = new_figure(figsize=(5.5, 5))
+    fig, ax = new_figure(figsize=(5.5, 6.5))
     timed = latency["networks"]
     values = [v for n in plan["networks"] for v in (n["lut_ms"], timed[n["name"]]["lut_same_rounds_ms"],
                                                     timed[n["name"]]["latency_ms"])]
@@ -112,7 +112,7 @@ def _latency_plot(plan: dict[str, Any], latency: dict[str, Any], path: Path, clo
                    facecolors="none", edgecolors=color, zorder=3, label="  same, LUT re-timed alongside")
     ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="LUT sum (ms)", ylabel=f"measured whole network (ms, {clock} clock)",
            title="LUT prediction vs measured latency")
-    ax.legend(fontsize=6.5, loc="upper left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     return save_figure(fig, path)
 
 
@@ -133,9 +133,10 @@ def write_report(out: Path, space: SearchSpace, form: BilinearForm, lut: Lut, sa
                               f"Kendall tau {quality['kendall_tau']:.2f}"),
         "front": plot_front(list(front.values), list(front.accuracy), out / "front.png",
                             xlabel="latency on this CPU by LUT (ms)",
-                            ylabel="accuracy (%): front estimated, points one-shot",
-                            marked=[(n["lut_ms"], results[n["name"]]["one_shot"], n["name"].split("-")[0]) for n in found],
-                            others=[(s.resources["latency"], s.accuracy) for s in samples],
+                            ylabel="estimator score (what the search maximises)",
+                            marked=[(n["lut_ms"], n["predicted"], n["name"].split("-")[0]) for n in found],
+                            others=[(s.resources["latency"], p) for s, p in zip(samples, pred)],
+                            others_label="held-out random subnets",
                             title=f"Exact Pareto front ({len(front.values)} networks), found and random networks"),
         "latency": _latency_plot(plan, latency, out / "latency.png", clock),
     }
@@ -221,8 +222,9 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
               f"![estimator]({plots['estimator'].name})", "",
               "## Exact Pareto front", "",
               f"The exact front of the whole space under the estimator and this LUT: {summary['pareto_points']} "
-              f"networks in {summary['pareto_seconds']:.2f} s. Grey: the held-out random subnets; red: the found "
-              "networks (one-shot).", "", f"![front]({plots['front'].name})", "",
+              f"networks in {summary['pareto_seconds']:.2f} s. Every point is at its estimator score, the quantity the "
+              "search maximises: no network lies above the front; the found networks (red, the best re-scored of "
+              "each budget's exact top-K) sit on it or just below, the held-out random subnets (grey) below.", "", f"![front]({plots['front'].name})", "",
               "## LUT vs measured latency", "", *_calibration_text(lut_meta.get("calibration")),
               f"Every compared network timed end to end exactly like the LUT entries: {timing['backend']}, "
               f"{timing['threads']} thread, batch {timing['batch_size']}, {timing['clock']} clock, pinned to core "
@@ -239,10 +241,12 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
     lines += [f"![{k}](insights/{p.name})" for k, p in insights.items() if p.suffix == ".png"]
     lines += ["", "## What this run shows, and what it does not", "", *_shows(rows, quality, cfg, summary), "",
               "## Time per step (s)", ""]
-    recorded = summary["timings_s"]
+    recorded = dict(summary["timings_s"])
+    total = recorded.pop("total", None)
     lines += [f"- {k}: " + ("not recorded (made before this run)" if v is None else f"{v:.1f}")
               for k, v in recorded.items()]
-    lines += [f"- total: {sum(v for v in recorded.values() if v is not None):.1f}"]
+    if total is not None:
+        lines += [f"- total (wall clock; the estimator and held-out subnets ran side by side): {total:.1f}"]
     return lines
 
 

@@ -34,7 +34,8 @@ class _Steps:
     """Runs named steps, skipping those whose artifact exists, and reports progress on stderr.
 
     The seconds a step took when it ran are kept in ``timings.json`` (a resumed demo reports them, not
-    the time it took to reuse the artifact); a step whose run was not recorded shows as ``None``.
+    the time it took to reuse the artifact); a step whose run was not recorded shows as ``None``. Its
+    ``total`` is the wall-clock time of the steps that ran: steps run side by side overlap in it.
     """
 
     def __init__(self, log: Callable[[str], None], record: Path) -> None:
@@ -50,9 +51,14 @@ class _Steps:
         self.log(f"[{name}] ...")
         make()
         self.timings[name] = round(time.perf_counter() - started, 1)
-        atomic_write_json(self.record, self.timings)
+        self._add_wall(started)
         self.log(f"[{name}] done in {self.timings[name]:.1f} s")
         return artifact
+
+    def _add_wall(self, started: float) -> None:
+        total = self.timings.pop("total", None) or 0.0  # kept last in the file
+        self.timings["total"] = round(total + time.perf_counter() - started, 1)
+        atomic_write_json(self.record, self.timings)
 
     def run_together(self, steps: list[tuple[str, Path, Callable[[], Any]]], workers: int) -> list[Path]:
         """Independent steps side by side in ``workers`` processes; each keeps its own time."""
@@ -63,10 +69,11 @@ class _Steps:
                 self.timings.setdefault(name, None)
         if todo:
             self.log(f"[{' + '.join(n for n, _ in todo)}] ... (side by side)")
-        for (name, _), seconds in zip(todo, in_processes([partial(timed, make) for _, make in todo], workers)):
-            self.timings[name] = seconds
-            atomic_write_json(self.record, self.timings)
-            self.log(f"[{name}] done in {seconds:.1f} s")
+            started = time.perf_counter()
+            for (name, _), seconds in zip(todo, in_processes([partial(timed, make) for _, make in todo], workers)):
+                self.timings[name] = seconds
+                self.log(f"[{name}] done in {seconds:.1f} s")
+            self._add_wall(started)
         return [artifact for _, artifact, _ in steps]
 
 

@@ -71,12 +71,13 @@ def plot_gain_per_unit(ins: Insights, path: str | Path) -> Path:
 
 def plot_front(front_x: Sequence[float], front_y: Sequence[float], path: str | Path, *, xlabel: str,
                ylabel: str = "predicted accuracy (%)", marked: Sequence[tuple[float, float, str]] = (),
-               others: Sequence[tuple[float, float]] = (), title: str = "Pareto front") -> Path:
+               others: Sequence[tuple[float, float]] = (), others_label: str = "random networks",
+               title: str = "Pareto front") -> Path:
     """A front as a step line, optional other points (grey) and marked networks (labelled)."""
     fig, ax = new_figure(figsize=(6.5, 4))
     if others:
         ox, oy = zip(*others)
-        ax.scatter(ox, oy, s=8, color="0.7", label="random networks")
+        ax.scatter(ox, oy, s=8, color="0.7", label=others_label)
     ax.step(front_x, front_y, where="post", color="C0", label="Pareto front")
     for x, y, label in marked:
         ax.scatter([x], [y], color="C3", zorder=3)
