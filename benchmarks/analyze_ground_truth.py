@@ -57,6 +57,13 @@ def seed_agreement(archs: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "icc": arch_var / (arch_var + seed_var) if arch_var + seed_var > 0 else None}
 
 
+def recipe_trial(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """A trial recipe's lines: its hash, steps, seed agreement (where it has pairs) and every accuracy."""
+    archs = per_arch(rows)
+    return {"recipe": rows[0]["recipe"], **seed_agreement(archs),
+            "accuracies": {str(a["index"]): a["seeds"] for a in archs.values()}}
+
+
 def taus(truth: dict[str, float], scores: dict[str, float], samples: set[str] = frozenset()) -> dict[str, Any]:
     """Rank agreement of ``scores`` with ``truth`` over every architecture both hold, and (``samples_*``)
     over the uniform samples alone (the ladder and the searches' networks widen the spread)."""
@@ -174,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         "format": "binas.ground-truth-analysis/1", "recipe": recipes[0], "runs": len(rows), "archs": len(archs),
         "acc_range": [min(truth.values()), max(truth.values())],
         "seed_agreement": seed_agreement(archs),
-        "recipe_trials": {path.stem: {"recipe": read_lines(path)[0]["recipe"], **seed_agreement(per_arch(read_lines(path)))}
-                          for path in sorted((folder / "trials").glob("*.jsonl"))},
+        "recipe_trials": {path.stem: recipe_trial(read_lines(path)) for path in sorted((folder / "trials").glob("*.jsonl"))
+                          if read_lines(path)},
         "proxies": {name: taus(truth, {k: a[name] for k, a in archs.items()}, samples) for name in ("macs", "params", "lut_ms")},
         "oneshot": {}, "estimators": {}}
     for path in sorted(folder.glob("oneshot-*.json")):
