@@ -29,6 +29,7 @@ from binas.space import load_space
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ground_truth import DEFAULT_EXTRA, DEFAULT_OUT, read_lines, run_main  # noqa: E402
 
+METHOD_NAMES = {"binas": "binas", "binas-verify": "binas --verify", "evolution-mlp": "evolution + MLP"}
 RANDOM_PER_BUDGET = 20  # "the best of 20 random networks under the same budget"
 
 
@@ -129,13 +130,14 @@ def outcome_plot(path: Path, outcomes: list[dict[str, Any]]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
     methods = sorted({m for o in outcomes for m in o["found"]})
     for k, o in enumerate(outcomes):
         xs = k + np.linspace(-0.3, 0.3, 4 + len(methods))
         vals = [o["random_median_acc"], o["random_best_acc"], o["baseline_acc"], o["best_trained_acc"]]
         vals += [o["found"][m]["acc"] if m in o["found"] else None for m in methods]
-        labels = ["random median", "random best of 20", "hand-scaled", "best trained"] + [f"binas {m}" for m in methods]
+        labels = ["random median", "random best of 20", "hand-scaled", "best trained"] + [METHOD_NAMES.get(m, m)
+                                                                                          for m in methods]
         for i, (x, v, lab) in enumerate(zip(xs, vals, labels)):
             if v is not None:
                 ax.bar(x, v, width=0.6 / len(xs), color=f"C{i}", label=lab if k == 0 else None)
@@ -144,7 +146,7 @@ def outcome_plot(path: Path, outcomes: list[dict[str, Any]]) -> None:
     if accs:
         ax.set_ylim(min(accs) - 3, max(accs) + 1.5)
     ax.set_ylabel("stand-alone test top-1 (%)")
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
