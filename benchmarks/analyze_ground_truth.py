@@ -59,7 +59,7 @@ def seed_agreement(archs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def recipe_trial(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """A trial recipe's lines: its hash, steps, seed agreement (where it has pairs) and every accuracy."""
+    """A trial recipe's lines: its hash, seed agreement (where it has pairs) and every accuracy by index."""
     archs = per_arch(rows)
     return {"recipe": rows[0]["recipe"], **seed_agreement(archs),
             "accuracies": {str(a["index"]): a["seeds"] for a in archs.values()}}
@@ -183,9 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         "format": "binas.ground-truth-analysis/1", "recipe": recipes[0], "runs": len(rows), "archs": len(archs),
         "acc_range": [min(truth.values()), max(truth.values())],
         "seed_agreement": seed_agreement(archs),
-        "recipe_trials": {path.stem: recipe_trial(read_lines(path)) for path in sorted((folder / "trials").glob("*.jsonl"))
-                          if read_lines(path)},
-        "proxies": {name: taus(truth, {k: a[name] for k, a in archs.items()}, samples) for name in ("macs", "params", "lut_ms")},
+        "recipe_trials": {path.stem: recipe_trial(trial) for path in sorted((folder / "trials").glob("*.jsonl"))
+                          if (trial := read_lines(path))},
+        "proxies": {name: taus(truth, {k: a[name] for k, a in archs.items()}, samples)
+                    for name in ("macs", "params", "lut_ms")},
         "oneshot": {}, "estimators": {}}
     for path in sorted(folder.glob("oneshot-*.json")):
         obj = read_json(path, "one-shot file")

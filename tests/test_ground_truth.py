@@ -115,7 +115,8 @@ def test_analysis_on_a_slice_of_the_data_file(tmp_path):
     result = json.loads((tmp_path / "analysis.json").read_text())
     assert result["runs"] == min(12, len(rows))
     macs = result["proxies"]["macs"]  # over every architecture and over the uniform samples alone
-    assert macs["n"] == len({r["arch"] for r in rows[:12]}) and macs["samples_n"] == len({r["arch"] for r in rows[:12] if r["kind"] == "sample"})
+    assert macs["n"] == len({r["arch"] for r in rows[:12]})
+    assert macs["samples_n"] == len({r["arch"] for r in rows[:12] if r["kind"] == "sample"})
     accs = {r["arch"]: [x["test_acc"] for x in rows[:12] if x["arch"] == r["arch"]] for r in rows[:12]}
     outcome = result["search"][0]
     assert outcome["found"]["binas"]["acc"] == pytest.approx(np.mean(accs[fits[0][0]]))

@@ -224,7 +224,8 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
               f"The exact front of the whole space under the estimator and this LUT: {summary['pareto_points']} "
               f"networks in {summary['pareto_seconds']:.2f} s. Every point is at its estimator score, the quantity the "
               "search maximises: no network lies above the front; the found networks (red, the best re-scored of "
-              "each budget's exact top-K) sit on it or just below, the held-out random subnets (grey) below.", "", f"![front]({plots['front'].name})", "",
+              "each budget's exact top-K) sit on it or just below, the held-out random subnets (grey) below.", "",
+              f"![front]({plots['front'].name})", "",
               "## LUT vs measured latency", "", *_calibration_text(lut_meta.get("calibration")),
               f"Every compared network timed end to end exactly like the LUT entries: {timing['backend']}, "
               f"{timing['threads']} thread, batch {timing['batch_size']}, {timing['clock']} clock, pinned to core "
