@@ -4,20 +4,20 @@
 
 Times, as a user sees them (a fresh process each run, one untimed warm-up run first so that the
 files are in the page cache and the bytecode cache is written, as after an installation, even where
-``PYTHONDONTWRITEBYTECODE`` is set): ``binas --help``, ``python -m binas --help``, ``binas search --help``
-and ``binas search`` on the built-in ``mobilenetv3`` space with the seeded synthetic latency LUT and
-contributions estimator of ``benchmarks/make_synthetic.py`` (``--max latency=25``, exact MILP,
-``--json``; the solve time the command reports is recorded too). For scale, processes that only import
-what ``binas search`` cannot do without, one layer at a time: Python itself, NumPy, NumPy with
-``scipy.optimize`` (the MILP: SciPy's HiGHS is reached only through that package), Typer with the
-pydantic it validates every option with, and the whole floor (those, Rich and PyYAML, which reads the
-built-in space). The commands run round-robin, one round after another, so that a change in the
-machine's load hits all of them alike.
+``PYTHONDONTWRITEBYTECODE`` is set): ``binas --help``, ``python -m binas --help``, ``binas search --help``,
+``binas search`` on the built-in ``mobilenetv3`` space with the seeded synthetic latency LUT and
+contributions estimator of ``benchmarks/make_synthetic.py`` (``--max latency=25``, ``--json``: one
+budget, so the exact answer comes from the best-first enumeration, NumPy only) and the same search
+with a second budget (``--max params=...``: the HiGHS MILP, which imports ``scipy.optimize``); the
+solve time each reports is recorded too. For scale, processes that only import what ``binas
+search`` cannot do without, one layer at a time: Python itself, NumPy, Typer with the pydantic it
+validates every option with, and the whole floor (those, Rich and PyYAML, which reads the built-in
+space), plus ``import numpy, scipy.optimize`` (what the MILP adds). The commands run round-robin,
+one round after another, so that a change in the machine's load hits all of them alike.
 
 Where the time of ``binas search`` goes: ``--importtime-runs`` runs under ``python -X importtime``,
-each import's own time summed by top-level package (medians over the runs), and the cumulative time
-of the SciPy submodules that ``scipy.optimize``'s ``__init__`` pulls in without the MILP needing them.
-``-X importtime`` itself slows imports down, so these are shares, not wall times.
+each import's own time summed by top-level package (medians over the runs). ``-X importtime``
+itself slows imports down, so these are shares, not wall times.
 
 The machine's load average is recorded before and after: on a shared machine the wall times grow with
 it, so the CPU time of each process (user + system) is recorded as well.
@@ -45,23 +45,10 @@ from make_synthetic import make  # noqa: E402
 from binas.io import atomic_write_json  # noqa: E402
 from binas.lut.timing import cpu_name  # noqa: E402
 
-SEARCH = "binas search (mobilenetv3, milp)"
-FLOOR = "floor: import numpy, scipy.optimize, typer + pydantic, rich, yaml"
+SEARCH = "binas search (mobilenetv3, one budget: enumeration)"
+SEARCH_MILP = "binas search (mobilenetv3, two budgets: MILP)"
+FLOOR = "floor: import numpy, typer + pydantic, rich, yaml"
 PACKAGES = ("scipy", "numpy", "typer", "pydantic", "pydantic_core", "annotated_types", "rich", "yaml", "binas")
-# SciPy modules that ``import scipy.optimize`` loads for other solvers than the MILP (cumulative ms)
-SCIPY_PARTS = {
-    "scipy.optimize": "the whole package, everything below included (NumPy itself excluded)",
-    "scipy._lib.array_api_compat.numpy": "array-API wrapper of NumPy (it touches every lazy NumPy submodule)",
-    "numpy.f2py": "NumPy's Fortran wrapper generator (through the wrapper above)",
-    "numpy.testing": "NumPy's test helpers (through the wrapper above)",
-    "numpy.ma": "NumPy's masked arrays (through the wrapper above)",
-    "scipy.linalg": "linear algebra (the package's first module, scipy.optimize._optimize, imports it)",
-    "scipy.sparse": "sparse matrices (the MILP's constraints may be sparse)",
-    "scipy.fft": "FFT (through linprog's redundancy removal, scipy.linalg.interpolative)",
-    "scipy.spatial.transform": "rotations (through the shgo optimizer)",
-    "scipy.optimize._highspy._core": "HiGHS itself, the MILP solver",
-    "scipy.optimize._milp": "scipy.optimize.milp, HiGHS's front end",
-}
 
 
 def _cpu() -> float:
@@ -97,43 +84,32 @@ def _time_all(commands: dict[str, list[str]], cwd: Path, repeats: int) -> dict[s
         wall, cpu = [w for w, _, _ in rows], [c for _, c, _ in rows]
         results[name] = {"median_s": statistics.median(wall), "min_s": min(wall), "max_s": max(wall),
                          "cpu_median_s": statistics.median(cpu), "runs_s": wall, "cpu_runs_s": cpu}
-        if name == SEARCH:
+        if name in (SEARCH, SEARCH_MILP):
             results[name]["solve_s_median"] = statistics.median(json.loads(s)["seconds"] for _, _, s in rows)
         print(f"{name:70s} wall median {results[name]['median_s']:.3f} s (min {min(wall):.3f}, max {max(wall):.3f}), "
               f"CPU median {results[name]['cpu_median_s']:.3f} s")
     return results
 
 
-def _importtime(text: str) -> tuple[dict[str, float], dict[str, float]]:
-    """``(own ms by top-level package, cumulative ms of SCIPY_PARTS)`` of one ``-X importtime`` report."""
+def _importtime(text: str) -> dict[str, float]:
+    """Own import ms by top-level package of one ``-X importtime`` report."""
     own: dict[str, float] = collections.Counter()
-    parts: dict[str, float] = {}
     for line in text.splitlines():
         if not line.startswith("import time:") or "|" not in line or "self [us]" in line:
             continue
-        self_us, cumulative_us, name = line[len("import time:"):].split("|")
-        name = name.strip()
-        top = name.split(".")[0]
+        self_us, _, name = line[len("import time:"):].split("|")
+        top = name.strip().split(".")[0]
         own[top if top in PACKAGES else "Python's standard library and others"] += int(self_us) / 1000
-        if name in SCIPY_PARTS:
-            parts[name] = int(cumulative_us) / 1000
-    return dict(own), parts
+    return dict(own)
 
 
 def _breakdown(argv: list[str], cwd: Path, runs: int) -> dict:
     """Medians over ``runs`` of :func:`_importtime` for ``argv`` under ``-X importtime``."""
-    own_runs, part_runs = [], []
-    for _ in range(runs):
-        _, _, _, stderr = _once([argv[0], "-X", "importtime", *argv[1:]], cwd)
-        own, parts = _importtime(stderr)
-        own_runs.append(own)
-        part_runs.append(parts)
-    own = {k: statistics.median(r.get(k, 0.0) for r in own_runs) for k in own_runs[0]}
+    own_runs = [_importtime(_once([argv[0], "-X", "importtime", *argv[1:]], cwd)[3]) for _ in range(runs)]
+    names = {k for r in own_runs for k in r}
+    own = {k: statistics.median(r.get(k, 0.0) for r in own_runs) for k in names}
     own = dict(sorted(own.items(), key=lambda kv: -kv[1]))
-    parts = {k: {"cumulative_ms": statistics.median(r.get(k, 0.0) for r in part_runs), "what": SCIPY_PARTS[k]}
-             for k in SCIPY_PARTS}
-    return {"runs": runs, "own_import_ms_by_package": own, "total_import_ms": sum(own.values()),
-            "scipy_optimize_parts": parts}
+    return {"runs": runs, "own_import_ms_by_package": own, "total_import_ms": sum(own.values())}
 
 
 def main() -> None:
@@ -149,16 +125,17 @@ def main() -> None:
         paths = make("mobilenetv3", 0, work)
         search = ["search", "-e", str(paths["estimator"]), "-l", str(paths["latency"]), "--max", "latency=25",
                   "--json"]
+        search_milp = [*search, "-l", str(paths["params"]), "--max", "params=1e12"]
         commands = {"binas --help": [binas, "--help"],
                     "python -m binas --help": [python, "-m", "binas", "--help"],
                     "binas search --help": [binas, "search", "--help"],
                     SEARCH: [binas, *search],
+                    SEARCH_MILP: [binas, *search_milp],
                     "python -c pass": [python, "-c", "pass"],
                     "import numpy": [python, "-c", "import numpy"],
                     "import numpy, scipy.optimize": [python, "-c", "import numpy, scipy.optimize"],
                     "import typer + pydantic (typer._adapters)": [python, "-c", "import typer._adapters"],
-                    FLOOR: [python, "-c", "import numpy, scipy.optimize, typer._adapters, rich.console, rich.text, "
-                                          "yaml"]}
+                    FLOOR: [python, "-c", "import numpy, typer._adapters, rich.console, rich.text, yaml"]}
         results = _time_all(commands, work, args.repeats)
         breakdown = _breakdown([python, "-m", "binas", *search], work, args.importtime_runs)
     over = results[SEARCH]["median_s"] - results[FLOOR]["median_s"]

@@ -43,7 +43,7 @@ from binas.estimator.shrinkage import AutoPredictor, EnsemblePredictor
 from binas.io import atomic_write_json
 from binas.search import build_problem
 from binas.search.evolution import EvolutionConfig, evolve
-from binas.search.milp import solve_milp
+from binas.search.exact import solve_exact
 from binas.search.problem import make_resources
 from binas.search.synthetic import synthetic_lut
 from binas.search.verify import PredictorVerifier, verify_result
@@ -126,7 +126,7 @@ def _fits(space, Xs, ys, seed):
     return out
 
 
-def run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed) -> dict[str, list]:
+def run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed, k: int = K) -> dict[str, list]:
     """Regret, feasibility and time of every method at every budget for one (truth, N, seed)."""
     rng = np.random.default_rng(1000 + seed)
     idx = rng.choice(X.shape[0], n, replace=False)
@@ -145,11 +145,11 @@ def run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed) -> dict[
         for kind in ("linear", "bilinear", "auto", "ensemble"):
             problem = build_problem(space, fits[kind].to_form(), [lut_obj], {"latency": budget})
             t = time.process_time()
-            res = solve_milp(problem)
+            res = solve_exact(problem)
             record(f"milp-{kind}", budget, best, res.architecture, time.process_time() - t)
         problem = build_problem(space, fits["auto"].to_form(), [lut_obj], {"latency": budget})
         t = time.process_time()
-        top = solve_milp(problem, top_k=K, min_distance=MIN_DISTANCE)
+        top = solve_exact(problem, top_k=k, min_distance=MIN_DISTANCE)
         t_top = time.process_time() - t
         for judge in ("quad", "mlp"):
             t = time.process_time()
@@ -157,7 +157,7 @@ def run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed) -> dict[
             t_verify = time.process_time() - t
             record(f"verify-{judge}", budget, best, cands[chosen].architecture, t_top + t_verify)
             out.setdefault(f"verify-{judge}-rescore-seconds", []).append(t_verify)
-        out.setdefault("top20-seconds", []).append(t_top)
+        out.setdefault(f"top{k}-seconds", []).append(t_top)
         t = time.process_time()
         evo = evolve(space, fits["mlp"].predict_archs, make_resources(space, [lut_obj], {"latency": budget}),
                      seed=seed, config=EVOLUTION)
@@ -172,6 +172,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--ns", type=int, nargs="+", default=[50, 100, 300], help="measured networks per fit")
+    parser.add_argument("--k", type=int, default=K, help="candidates re-ranked by the verify-* methods")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-search-quality"))
     args = parser.parse_args()
     space = space_from_dict(SPACE)
@@ -189,7 +190,7 @@ def main() -> None:
         for n in ns:
             merged: dict[str, list] = {}
             for seed in range(args.first_seed, args.first_seed + seeds):
-                for k, v in run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed).items():
+                for k, v in run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed, args.k).items():
                     merged.setdefault(k, []).extend(v)
             for method, vals in merged.items():
                 if method.endswith("seconds"):
@@ -201,7 +202,7 @@ def main() -> None:
                              "max_regret": float(reg.max()), "feasible": f"{sum(v['feasible'] for v in vals)}/{len(vals)}",
                              "median_seconds": float(np.median([v["seconds"] for v in vals]))})
             print(f"{name} N={n} done ({time.process_time() - started:.0f} s)", flush=True)
-    result = {"networks": X.shape[0], "budgets": budgets, "seeds": seeds, "noise_sd": NOISE, "k": K,
+    result = {"networks": X.shape[0], "budgets": budgets, "seeds": seeds, "noise_sd": NOISE, "k": args.k,
               "min_distance": MIN_DISTANCE, "rows": rows, "seconds": time.process_time() - started}
     atomic_write_json(args.out / "bench_search_quality.json", result)
     for r in rows:

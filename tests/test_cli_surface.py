@@ -50,15 +50,20 @@ def test_help_imports_nothing_heavy() -> None:
 
 
 def test_search_imports_neither_torch_nor_matplotlib(tmp_path: Path) -> None:
+    from binas.lut.table import analytic_lut
     from binas.search.synthetic import synthetic_contributions, synthetic_lut
 
     space, rng = load_space("mobilenetv3"), np.random.default_rng(0)
     synthetic_contributions(space, rng).save(tmp_path / "est.json")
     synthetic_lut(space, rng).save(tmp_path / "lat.json")
-    imported = _imported_by(["search", "-e", "est.json", "-l", "lat.json", "--max", "latency=25", "--json"],
-                            cwd=tmp_path)
-    assert "scipy" in imported  # the MILP
+    analytic_lut(space, "params").save(tmp_path / "par.json")
+    one = ["search", "-e", "est.json", "-l", "lat.json", "--max", "latency=25", "--json"]
+    imported = _imported_by(one, cwd=tmp_path)
+    assert "scipy" not in imported  # one budget, stage-separable: the enumeration, NumPy only
     assert not imported & {"torch", "matplotlib", "onnx", "onnxruntime"}, imported
+    two = _imported_by([*one, "-l", "par.json", "--max", "params=1e12"], cwd=tmp_path)
+    assert "scipy" in two  # two budgets: the MILP
+    assert not two & {"torch", "matplotlib", "onnx", "onnxruntime"}, two
 
 
 def test_search_builds_and_loads_only_what_it_runs(tmp_path: Path) -> None:
@@ -70,7 +75,8 @@ def test_search_builds_and_loads_only_what_it_runs(tmp_path: Path) -> None:
     synthetic_lut(space, rng).save(tmp_path / "lat.json")
     imported = _imported_by(["search", "-e", "est.json", "-l", "lat.json", "--max", "latency=25", "--json"],
                             cwd=tmp_path, modules=True)
-    assert {"binas.cli.search_cmd", "binas.search.milp"} <= imported
+    assert {"binas.cli.search_cmd", "binas.search.exact", "binas.search.kbest"} <= imported
+    assert "binas.search.milp" not in imported  # enumerated: HiGHS is not needed
     unwanted = {"binas.cli.lut_cmd", "binas.cli.estimator_cmd", "binas.cli.deploy_cmd", "binas.search.bcfw",
                 "binas.search.evolution", "binas.search.random_search", "binas.claims"}
     assert not imported & unwanted, imported & unwanted

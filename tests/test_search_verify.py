@@ -161,13 +161,15 @@ def test_json_stdout_is_pure_over_many_budgets(tmp_path, capfd, monkeypatch) -> 
     import binas.search.milp as milp_module
     from binas.estimator.predictors import BilinearPredictor
 
-    real, libc = milp_module.milp, ctypes.CDLL(None)
+    real, libc, calls = milp_module.milp, ctypes.CDLL(None), []
 
     def noisy_milp(*args, **kwargs):
         libc.printf(b"HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();\n")
+        calls.append(1)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(milp_module, "milp", noisy_milp)
+    from binas.lut.table import analytic_lut
     from binas.search.synthetic import synthetic_contributions, synthetic_lut
     from binas.space import load_space
 
@@ -179,14 +181,17 @@ def test_json_stdout_is_pure_over_many_budgets(tmp_path, capfd, monkeypatch) -> 
     y = np.array([truth.predict(space, a) for a in archs]) + rng.normal(0, 0.3, 300)
     BilinearPredictor(space).fit(encode_archs(space, archs), y).to_form().save(tmp_path / "est.json")
     lut.save(tmp_path / "lat.json")
+    analytic_lut(space, "params").save(tmp_path / "par.json")
     capfd.readouterr()
-    for budget in np.linspace(22, 60, 8):
+    for budget in np.linspace(22, 60, 8):  # two budgets: the MILP runs (one budget is enumerated)
         result = runner.invoke(app, ["search", "-e", str(tmp_path / "est.json"), "-l", str(tmp_path / "lat.json"),
-                                     "--max", f"latency={budget}", "--top-k", "2", "--json"])
+                                     "-l", str(tmp_path / "par.json"), "--max", f"latency={budget}",
+                                     "--max", "params=1e12", "--top-k", "2", "--json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["predicted"]["latency"] <= budget
         out, _ = capfd.readouterr()
         assert out == ""  # nothing reached file descriptor 1 behind Python's back
+    assert len(calls) >= 16
 
 
 def test_pareto_verify_each_selected_front_point(files) -> None:

@@ -27,7 +27,7 @@ from binas.estimator.pipeline import heldout_tensors
 from binas.estimator.samples import Sample
 from binas.io import atomic_write_json
 from binas.lut.table import Lut
-from binas.search.milp import solve_milp
+from binas.search.exact import solve_exact
 from binas.search.problem import build_problem
 from binas.search.result import SearchResult
 from binas.search.verify import Verdict, verify_result
@@ -117,7 +117,7 @@ def plan_networks(space: SearchSpace, run: Path, form: BilinearForm, lut: Lut, s
     latencies = np.array([s.resources["latency"] for s in samples])
     budgets = [float(np.quantile(latencies, q)) for q in cfg.budget_quantiles]
     problems = [build_problem(space, form, [lut], {"latency": b}) for b in budgets]
-    results = [solve_milp(p, top_k=cfg.verify_k, min_distance=cfg.verify_min_distance) for p in problems]
+    results = [solve_exact(p, top_k=cfg.verify_k, min_distance=cfg.verify_min_distance) for p in problems]
     for budget, result in zip(budgets, results):
         if result.architecture is None:
             raise BinasError(f"no network at the {budget:.3f} ms budget: {result.message}")

@@ -10,7 +10,9 @@ linear, ``R = fixed + t^T alpha``, and the accuracy is
 A product whose beta is in alpha's own stage reduces to a linear term (alpha_a = 1 implies the
 position is present); only what remains (a fitted W coupling different stages, or depth-dependent
 same-stage values) gets a product variable ``w_ab`` linearised exactly by McCormick inequalities
-``w <= alpha, w <= beta, w >= alpha + beta - 1``. ``--top-k`` adds no-good cuts.
+``w <= alpha, w <= beta, w >= alpha + beta - 1``. ``--top-k`` adds distance cuts, one MILP per
+further network. :func:`binas.search.exact.solve_exact` calls this only where the best-first
+enumeration of :mod:`binas.search.kbest` does not apply.
 """
 
 from __future__ import annotations
@@ -245,12 +247,13 @@ def _decode(model: MilpModel, space: SearchSpace, x: np.ndarray) -> Architecture
 
 
 def solve_milp(problem: SearchProblem, *, top_k: int = 1, min_distance: int = 1,
-               time_limit: float = 120.0) -> SearchResult:
-    """Exact optimum (and the ``top_k`` best distinct networks) of ``problem``.
+               time_limit: float = 120.0, found: tuple[Architecture, ...] = ()) -> SearchResult:
+    """Exact optimum (and the ``top_k`` best distinct networks) of ``problem`` by HiGHS.
 
     The k-th network is the exact optimum among the networks that differ from each of the first
     k - 1 at ``min_distance`` or more block positions (:func:`position_distance`); with 1 these
-    are the K best distinct networks.
+    are the K best distinct networks. ``found``: the first networks of that sequence, already known
+    (from :func:`binas.search.kbest.diversified_top_k`); the MILP continues after them.
 
     Statuses: ``optimal`` (proven; ``gap`` is HiGHS's final relative gap), ``infeasible`` (message
     "infeasible: the smallest reachable <resource> is X <unit>"), ``budget_exceeded`` only if the
@@ -261,10 +264,10 @@ def solve_milp(problem: SearchProblem, *, top_k: int = 1, min_distance: int = 1,
     if message:
         return failed_result(STATUS_INFEASIBLE, message, "milp", started)
     model = build_model(problem, prune=top_k == 1)
-    cuts: list[LinearConstraint] = []
-    found: list[tuple[Architecture, float, bool]] = []
+    cuts = [_distance_cut(model, problem.space, a, min_distance) for a in found]
+    kept: list[tuple[Architecture, float, bool]] = [(a, 0.0, True) for a in found]
     rechecks = 0
-    while len(found) < top_k:
+    while len(kept) < top_k:
         with stdout_to_stderr():  # HiGHS prints some diagnostics on descriptor 1
             res = milp(model.c, integrality=model.integrality, bounds=model.bounds,
                        constraints=list(model.constraints) + cuts,
@@ -279,10 +282,10 @@ def solve_milp(problem: SearchProblem, *, top_k: int = 1, min_distance: int = 1,
                 break
             continue
         cuts.append(_distance_cut(model, problem.space, arch, min_distance))
-        found.append((arch, float(getattr(res, "mip_gap", 0.0) or 0.0), res.status == 0))
-    if not found:
+        kept.append((arch, float(getattr(res, "mip_gap", 0.0) or 0.0), res.status == 0))
+    if not kept:
         message = problem.joint_infeasibility_message() if res.status == 2 else f"MILP failed: {res.message}"
         return failed_result(STATUS_INFEASIBLE, message, "milp", started)
-    alternatives = tuple((a, *problem.evaluate(a)) for a, _, _ in found[1:])
-    return checked_result(problem, found[0][0], "milp", started, exact=found[0][2], gap=found[0][1],
+    alternatives = tuple((a, *problem.evaluate(a)) for a, _, _ in kept[1:])
+    return checked_result(problem, kept[0][0], "milp", started, exact=kept[0][2], gap=kept[0][1],
                           alternatives=alternatives)

@@ -28,11 +28,11 @@ def register_solver(name: str) -> Callable[[Solver], Solver]:
     return add
 
 
-# Each solver's module is imported when it runs: ``binas search`` loads the MILP only (docs/cli-startup.json).
+# Each solver's module is imported when it runs: ``binas search`` loads the exact solver only (docs/cli-startup.json).
 def _milp(problem: SearchProblem, *, seed: int = 0, top_k: int = 1, min_distance: int = 1) -> SearchResult:
-    from binas.search.milp import solve_milp
+    from binas.search.exact import solve_exact
 
-    return solve_milp(problem, top_k=top_k, min_distance=min_distance)
+    return solve_exact(problem, top_k=top_k, min_distance=min_distance)
 
 
 def _bcfw(problem: SearchProblem, *, seed: int = 0, top_k: int = 1) -> SearchResult:

@@ -7,7 +7,7 @@ loses the exactness of the budgets' search. The default for such predictor files
    leave-one-out) to the measured samples the predictor was fitted on (``--samples``) or, without
    them, to the predictor's own scores of random networks (distillation);
 2. take the exact, diversified top-K networks of that form under every hard budget
-   (:func:`binas.search.milp.solve_milp`), which are feasible by construction;
+   (:func:`binas.search.exact.solve_exact`), which are feasible by construction;
 3. re-rank them by the predictor itself (:mod:`binas.search.verify`).
 """
 

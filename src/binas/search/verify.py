@@ -2,7 +2,7 @@
 
 The maximiser of an estimator goes where the estimator over-predicts (the optimiser's curse).
 Instead of trusting its single argmax, ``binas search --verify K`` takes the exact top-K networks
-under every budget, spread out by a minimum distance (:func:`binas.search.milp.solve_milp`), and
+under every budget, spread out by a minimum distance (:func:`binas.search.exact.solve_exact`), and
 re-scores each with an independent judge: a predictor file (any kind ``binas estimator fit``
 writes) or a one-shot measurement on the supernet (:mod:`binas.search.verify_supernet`). The best
 verified network wins. Every candidate already meets every budget (the MILP's answers are
