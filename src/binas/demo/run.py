@@ -136,13 +136,13 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quie
     plan_path = steps.run("search", out / "plan.json",
                           lambda: plan_networks(space, run, form, lut, samples, cfg, out / "plan.json"))
     plan = read_json(plan_path, "demo plan")
+    latency = steps.run("latency", out / "latency.json", lambda: measure_latency(  # before the training's load
+        space, lut, plan["networks"], cfg, out / "latency.json"))
     nets_dir = out / "nets"
     steps.run("same training", nets_dir / "results.json", lambda: (
         train_all(run, plan["networks"], cfg, nets_dir, log),
         atomic_write_json(nets_dir / "results.json",
                           {n["name"]: read_json(nets_dir / n["name"] / "result.json") for n in plan["networks"]})))
-    latency = steps.run("latency", out / "latency.json", lambda: measure_latency(
-        space, lut, plan["networks"], cfg, nets_dir, out / "latency.json"))
     front = pareto_front(build_problem(space, form, [lut]))
     summary = write_report(out, space, form, lut, samples, plan, read_json(nets_dir / "results.json"),
                            read_json(latency), front, source, steps.timings, asdict(cfg))

@@ -13,7 +13,6 @@ import torch
 
 from binas.codec import format_timm, parse_timm
 from binas.demo.config import DemoConfig
-from binas.deploy.export import load_model
 from binas.io import atomic_write_json
 from binas.lut.fidelity import calibrated_lut
 from binas.lut.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples
@@ -107,19 +106,20 @@ def raw_lut_path(path: Path) -> Path:
     return path.with_name(path.stem + "_raw.json")
 
 
-def measure_latency(space: SearchSpace, lut: Lut, nets: list[dict[str, Any]], cfg: DemoConfig, out: Path,
-                    path: Path) -> None:
+def measure_latency(space: SearchSpace, lut: Lut, nets: list[dict[str, Any]], cfg: DemoConfig, path: Path) -> None:
     """End-to-end latency of every compared network, timed exactly like the LUT's entries.
 
     Same backend, threads, batch, clock, warm-up and harness, pinned to one core, medians over
     interleaved rounds; and the LUT's entries are timed again *in the same rounds* (with the search
     LUT's calibration), so the report can tell the LUT's error from drift of a shared machine's load
-    since the LUT was measured.
+    since the LUT was measured. The networks are built from their architectures (as the LUT's
+    calibration networks are): latency does not depend on the weights, so the demo times them right
+    after the search, before the training loads the machine for minutes.
     """
     settings = MeasureSettings(backend=lut.meta.get("backend", "torch"), threads=int(lut.meta.get("threads", 1)),
                                batch_size=int(lut.meta.get("batch_size", 1)), repeats=cfg.latency_repeats,
                                warmup=int(lut.meta.get("warmup", 2)), seed=cfg.seed, clock=lut.meta.get("clock", "wall"))
-    models = {n["name"]: load_model(out / n["name"]).model for n in nets}
+    models = {n["name"]: build_child(space, parse_timm(space, n["timm"])) for n in nets}
     session, timed, conditions = _time_with_lut(space, settings, models)
     fit = lut.meta.get("calibration")
     if fit:
