@@ -21,6 +21,9 @@ every method returns one network per budget (5 budgets: 10/25/50/75/90% quantile
 - ``milp-ensemble``: the mean of 20 bootstrap ``auto`` fits;
 - ``verify-quad`` / ``verify-mlp``: exact top-20 (min distance 2) of the ``auto`` fit, re-ranked by a
   quadratic kernel ridge / an MLP fitted on the same N samples (``search --verify 20 --verify-with``);
+- ``verify-stack``: the same top-20 re-ranked by the stacked judge (``estimator fit --kind stack``):
+  the linear, ``auto`` and quadratic fits blended with non-negative weights fitted to their 5-fold
+  out-of-fold predictions, so that it leans on whichever fit predicts held-out samples best;
 - ``evo-mlp``: evolution with that MLP as the score, on the same N measured samples.
 
 Regret = true best under the budget - true value of the returned network (points; 0 is perfect).
@@ -40,6 +43,7 @@ import numpy as np
 from binas.estimator.predictors import BilinearPredictor, LinearPredictor, MLPPredictor, QuadraticPredictor
 from binas.estimator.predictors import bilinear_pairs
 from binas.estimator.shrinkage import AutoPredictor, EnsemblePredictor
+from binas.estimator.stacking import StackPredictor
 from binas.io import atomic_write_json
 from binas.search import build_problem
 from binas.search.evolution import EvolutionConfig, evolve
@@ -123,6 +127,7 @@ def _fits(space, Xs, ys, seed):
            "ensemble": EnsemblePredictor(space, members=20, random_state=seed).fit(Xs, ys),
            "quad": QuadraticPredictor(space).fit(Xs, ys)}
     out["mlp"] = MLPPredictor(space, random_state=seed, **MLP).fit(Xs, ys)
+    out["stack"] = StackPredictor(space, random_state=seed).fit(Xs, ys)
     return out
 
 
@@ -151,7 +156,7 @@ def run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed, k: int =
         t = time.process_time()
         top = solve_exact(problem, top_k=k, min_distance=MIN_DISTANCE)
         t_top = time.process_time() - t
-        for judge in ("quad", "mlp"):
+        for judge in ("quad", "mlp", "stack"):
             t = time.process_time()
             cands, chosen, _ = verify_result(problem, top, PredictorVerifier(fits[judge].predict_archs, judge))
             t_verify = time.process_time() - t

@@ -28,7 +28,7 @@ referencing = pytest.importorskip("referencing")
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "schemas"
 GROUND_TRUTH = ROOT / "docs" / "ground-truth"
-FIT_KINDS = ("linear", "bilinear", "quadratic", "mlp", "auto", "ensemble", "autobuild")
+FIT_KINDS = ("linear", "bilinear", "quadratic", "mlp", "auto", "ensemble", "stack", "autobuild")
 runner = CliRunner()
 
 
@@ -127,7 +127,7 @@ def test_estimator_kinds(made, name) -> None:
     expected = {"differences": "contributions", "regression": "contributions"}.get(name, name)
     assert obj["kind"] == expected
     assert_valid("estimator", obj)
-    shape_key = {"quadratic": "parameters", "mlp": "parameters", "autobuild": "config",
+    shape_key = {"quadratic": "parameters", "mlp": "parameters", "autobuild": "config", "stack": "form",
                  "differences": "Aa", "regression": "Aa", "ensemble": "ensemble"}.get(name, "Q")
     for bad in mutants(obj, shape_key):
         assert_invalid("estimator", bad)
@@ -142,6 +142,8 @@ def test_estimator_kind_selects_the_shape(made) -> None:
     assert form["Q"], "the bilinear fit has interactions"
     assert_invalid("estimator", {**form, "Q": [[0, 1]] + form["Q"][1:]})
     assert_invalid("estimator", {**form, "kind": "mlp"})
+    stack = read(made["est-stack"])
+    assert_invalid("estimator", {**stack, **stack["form"]})  # a flat form would be read as a plain bilinear one
 
 
 def test_arch(made) -> None:

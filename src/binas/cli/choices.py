@@ -29,6 +29,7 @@ Method = _choices("Method", "differences", "regression",
 Split = _choices("Split", "heldout", "test",
                  doc="``binas estimator sample --split``.")
 PredictorKind = _choices("PredictorKind", "linear", "bilinear", "quadratic", "mlp", "autobuild", "auto", "ensemble",
+                         "stack",
                          doc="``binas estimator fit --kind`` (``binas.estimator.predictors.PREDICTORS``).")
 Backend = _choices("Backend", "torch", "onnxruntime", "cuda",
                    doc="``binas lut measure --backend`` (``binas.lut.timing.BACKENDS``).")

@@ -169,20 +169,22 @@ def fit(
     space: Annotated[str, typer.Option("--space", "-s", help="Space name or YAML file.")],
     samples: Annotated[Path, typer.Option("--samples", help="Measured architectures (JSONL).")],
     kind: Annotated[PredictorKind, typer.Option("--kind", help="Predictor (linear, bilinear, auto and ensemble "
-                    "are bilinear forms, searchable exactly).")],
+                    "are bilinear forms, searchable exactly; stack blends linear, auto and quadratic by "
+                    "cross-validation, a judge for --verify-with).")],
     out: Annotated[Path, typer.Option("--out", help="Estimator file to write (binas.estimator/1)."), OUTPUT_FILE],
     ridge: Annotated[Optional[float], typer.Option("--ridge", help="Ridge strength for linear/bilinear/"
                      "quadratic (default: chosen by leave-one-out).")] = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Training epochs of mlp/autobuild "
                       "(default: the predictor's own, 300 for mlp).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="MLP random state / ensemble bootstrap seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="MLP random state / ensemble bootstrap / stack folds seed.")] = 0,
     members: Annotated[int, typer.Option("--members", help="Bootstrap members of --kind ensemble.")] = 20,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit a predictor on measured architectures; bilinear-expressible kinds are searchable exactly.
 
     auto chooses linear vs bilinear features and the ridge strength by leave-one-out error; ensemble
-    adds bootstrap members whose spread is reported with every search answer.
+    adds bootstrap members whose spread is reported with every search answer; stack weighs linear,
+    auto and quadratic fits by 5-fold cross-validation.
     """
     from binas.estimator.pipeline import eval_samples, fit_samples
     from binas.estimator.samples import read_samples
@@ -194,9 +196,13 @@ def fit(
         raise BinasError(f"--ridge must be a positive number, got {ridge}")
     sp = load_space(space)
     data = read_samples(samples, sp)
+    if kind == "stack" and ridge is not None:
+        raise BinasError("--ridge does not apply to --kind stack: each member chooses its own by leave-one-out")
     params = {"random_state": seed, "epochs": epochs} if kind in ("mlp", "autobuild") else {"ridge": ridge}
     if kind == "ensemble":
         params.update(members=members, random_state=seed)
+    if kind == "stack":
+        params = {"random_state": seed}
     pred = fit_samples(sp, data, kind, **params)
     save_predictor(pred, out)
     train, _, _ = eval_samples(pred, data)
@@ -209,8 +215,12 @@ def fit(
     def summary() -> Iterator[str]:
         yield (f"wrote {out}: {kind} predictor fitted on {len(data)} samples "
                f"(training Kendall-tau {train['kendall_tau']:.3f})")
-        if "fit" in result:
-            info = result["fit"]
+        info = result.get("fit")
+        if info and kind == "stack":
+            weights = ", ".join(f"{k} {w:.3g}" for k, w in info["members"].items())
+            yield (f"weights chosen by {info['folds']}-fold cross-validation: {weights} "
+                   f"(out-of-fold MSE {info['oof_mse']:.4g})")
+        elif info:
             yield (f"chosen by leave-one-out: {info['features']} features, interaction scale "
                    f"{info['interaction_scale']:g}, ridge {info['ridge']:g} (LOO MSE {info['loo_mse']:.4g})")
 

@@ -227,7 +227,8 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
               "each budget's exact top-K) sit on it or just below, the held-out random subnets (grey) below.", "",
               f"![front]({plots['front'].name})", "",
               "## LUT vs measured latency", "", *_calibration_text(lut_meta.get("calibration")),
-              f"Every compared network timed end to end exactly like the LUT entries: {timing['backend']}, "
+              "Every compared network, built from its architecture right after the search (before the "
+              f"training loads the machine), timed end to end exactly like the LUT entries: {timing['backend']}, "
               f"{timing['threads']} thread, batch {timing['batch_size']}, {timing['clock']} clock, pinned to core "
               f"{timing.get('pinned_core')}, {timing['warmup']} warm-up calls per visit, {timing['repeats']} "
               "interleaved rounds, medians. The LUT's entries were timed again in the same rounds (hollow "

@@ -23,7 +23,7 @@ from binas.space import Architecture, SearchSpace
 __all__ = ["ESTIMATOR_FORMAT", "BilinearForm", "load_estimator"]
 
 ESTIMATOR_FORMAT = "binas.estimator/1"
-NON_BILINEAR_KINDS = ("quadratic", "mlp", "autobuild")  # predictor kinds saved with weights instead of a form
+NON_BILINEAR_KINDS = ("quadratic", "mlp", "autobuild", "stack")  # kinds saved with weights, not (only) a form
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,12 @@ class BilinearForm:
     def evaluate(self, alpha: np.ndarray, beta: np.ndarray) -> float:
         """Value for (possibly fractional) variables."""
         return float(self.const + self.p_alpha @ alpha + self.p_beta @ beta + alpha @ self.Q @ beta)
+
+    def evaluate_rows(self, X: np.ndarray) -> np.ndarray:
+        """Values for the rows ``[alpha | beta]`` of a one-hot feature matrix."""
+        X = np.asarray(X, dtype=float)
+        A, B = X[:, :self.p_alpha.size], X[:, self.p_alpha.size:]
+        return self.const + A @ self.p_alpha + B @ self.p_beta + np.sum((A @ self.Q) * B, axis=1)
 
     def predict(self, space: SearchSpace, arch: Architecture) -> float:
         """Predicted accuracy of one architecture."""

@@ -3,7 +3,9 @@
 Bilinear-expressible kinds (``contributions``, ``linear``, ``bilinear``) hold the bilinear form
 itself, which ``binas search`` solves exactly. The other kinds (``quadratic``, ``mlp``) hold their
 kind, hyperparameters and the name and sha256 of a safetensors sidecar with their weights
-(``NAME.weights.safetensors`` beside ``NAME.json``); they are searched by evolution.
+(``NAME.weights.safetensors`` beside ``NAME.json``); ``stack`` holds its linear + auto part as a
+bilinear ``form`` (nested, so it is never mistaken for a plain form) and its quadratic member in the
+sidecar. Non-bilinear kinds are searched through a bilinear surrogate or by evolution.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import numpy as np
 import safetensors.torch
 import torch
 
-from binas.artifacts import read_format, read_sidecar
+from binas.artifacts import check_finite, read_format, read_sidecar
 from binas.autobuild.io import load_autobuild, save_autobuild
 from binas.errors import FileFormatError
 from binas.estimator.form import ESTIMATOR_FORMAT, NON_BILINEAR_KINDS, BilinearForm, form_from_json
 from binas.estimator.models import (LinearPredictor, MLPPredictor, QuadraticPredictor, _mlp,
                                         encode_archs)
+from binas.estimator.stacking import StackPredictor
 from binas.io import atomic_write_bytes, atomic_write_json
 from binas.nn.safeload import build_fitting
 from binas.space import Architecture, SearchSpace
@@ -37,9 +40,7 @@ class FormPredictor:
         self.form, self.space, self.kind = form, space, form.kind
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        f, na = self.form, self.space.num_alpha
-        A, B = np.asarray(X, dtype=float)[:, :na], np.asarray(X, dtype=float)[:, na:]
-        return f.const + A @ f.p_alpha + B @ f.p_beta + np.sum((A @ f.Q) * B, axis=1)
+        return self.form.evaluate_rows(X)
 
     def predict_archs(self, archs: list[Architecture]) -> np.ndarray:
         return self.predict(encode_archs(self.space, archs))
@@ -50,6 +51,10 @@ def _sidecar(path: Path) -> Path:
 
 
 def _tensors(pred: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    if isinstance(pred, StackPredictor):  # the quadratic member's weights; the rest is the stored form
+        tensors, params = _tensors(pred.quadratic_)
+        return tensors, {**params, "member_weights": [float(w) for w in pred.weights_], "folds": pred.folds,
+                         "random_state": pred.random_state, "oof_mse": pred.oof_mse_}
     if isinstance(pred, QuadraticPredictor):
         t = {"X_fit": torch.as_tensor(pred.X_fit_), "dual_coef": torch.as_tensor(pred.dual_coef_)}
         return t, {"intercept": pred.intercept_, "ridge": pred.ridge_}
@@ -65,16 +70,19 @@ def save_predictor(pred: Any, path: str | Path) -> Path:
         return save_autobuild(pred, path)
     if isinstance(pred, LinearPredictor) or getattr(pred, "kind", None) in ("auto", "ensemble"):
         return pred.to_form().save(path)
-    if not isinstance(pred, (QuadraticPredictor, MLPPredictor)):
+    if not isinstance(pred, (QuadraticPredictor, MLPPredictor, StackPredictor)):
         raise FileFormatError(f"cannot save a {type(pred).__name__}")
     tensors, params = _tensors(pred)
     data = safetensors.torch.save(tensors, {"format": "binas.predictor-weights/1", "kind": pred.kind})
     side = atomic_write_bytes(_sidecar(path), data)
     space = pred.space
-    return atomic_write_json(path, {
-        "format": ESTIMATOR_FORMAT, "space": space.name, "space_hash": space.space_hash, "kind": pred.kind,
-        "features": "onehot-alpha-beta", "parameters": params, "weights": side.name,
-        "weights_sha256": hashlib.sha256(data).hexdigest()})
+    obj = {"format": ESTIMATOR_FORMAT, "space": space.name, "space_hash": space.space_hash, "kind": pred.kind,
+           "features": "onehot-alpha-beta", "parameters": params, "weights": side.name,
+           "weights_sha256": hashlib.sha256(data).hexdigest()}
+    if isinstance(pred, StackPredictor):
+        terms = pred.form_.to_json()
+        obj.update(form={k: terms[k] for k in ("const", "p_alpha", "p_beta", "Q")}, fit=pred.fit_info())
+    return atomic_write_json(path, obj)
 
 
 def _load_weights(path: Path, obj: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -85,7 +93,21 @@ def _load_weights(path: Path, obj: dict[str, Any]) -> tuple[dict[str, torch.Tens
     return safetensors.torch.load(data), params
 
 
-def _rebuild(kind: str, space: SearchSpace, tensors: dict[str, torch.Tensor], p: dict[str, Any]) -> Any:
+def _rebuild(kind: str, space: SearchSpace, tensors: dict[str, torch.Tensor], p: dict[str, Any],
+             obj: dict[str, Any], source: str) -> Any:
+    if kind == "stack":
+        if not isinstance(obj.get("form"), dict):
+            raise FileFormatError(f"{source} is missing the stacked bilinear 'form'")
+        pred = StackPredictor(space, folds=int(p["folds"]), random_state=int(p["random_state"]))
+        pred.form_ = form_from_json({**obj["form"], "space": obj.get("space"), "space_hash": obj.get("space_hash"),
+                                     "kind": kind}, space, f"{source} 'form'")
+        pred.quadratic_ = _rebuild("quadratic", space, tensors, p, obj, source)
+        weights = p["member_weights"]
+        if not isinstance(weights, list) or len(weights) != 3:
+            raise FileFormatError(f"{source} 'member_weights' must be the 3 weights of linear, auto, quadratic")
+        pred.weights_ = np.array([check_finite(w, f"{source} member weight") for w in weights])
+        pred.oof_mse_ = check_finite(p["oof_mse"], f"{source} 'oof_mse'")
+        return pred
     if kind == "quadratic":
         pred = QuadraticPredictor(space, ridge=p["ridge"])
         pred.X_fit_, pred.dual_coef_ = tensors["X_fit"].double().numpy(), tensors["dual_coef"].double().numpy()
@@ -117,6 +139,6 @@ def load_predictor(path: str | Path, space: SearchSpace) -> Any:
     space.check_made_for(f"estimator file {path}", obj.get("space"), obj.get("space_hash"))
     tensors, params = _load_weights(path, obj)
     try:
-        return _rebuild(str(obj["kind"]), space, tensors, params)
+        return _rebuild(str(obj["kind"]), space, tensors, params, obj, f"estimator file {path}")
     except (KeyError, RuntimeError, TypeError, ValueError, FileFormatError) as exc:
         raise FileFormatError(f"estimator file {path}: its weights or parameters do not fit ({exc!s:.80})") from None
