@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Annotated, Callable, Iterator, Optional
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 import typer
 
@@ -198,10 +198,12 @@ def fit(
     data = read_samples(samples, sp)
     if kind == "stack" and ridge is not None:
         raise BinasError("--ridge does not apply to --kind stack: each member chooses its own by leave-one-out")
-    params = {"random_state": seed, "epochs": epochs} if kind in ("mlp", "autobuild") else {"ridge": ridge}
-    if kind == "ensemble":
+    params: dict[str, Any] = {"ridge": ridge}
+    if kind in ("mlp", "autobuild"):
+        params = {"random_state": seed, "epochs": epochs}
+    elif kind == "ensemble":
         params.update(members=members, random_state=seed)
-    if kind == "stack":
+    elif kind == "stack":
         params = {"random_state": seed}
     pred = fit_samples(sp, data, kind, **params)
     save_predictor(pred, out)

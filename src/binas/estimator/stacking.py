@@ -24,16 +24,17 @@ from binas.estimator.models import LinearPredictor, QuadraticPredictor, _check_x
 from binas.estimator.shrinkage import AutoPredictor
 from binas.space import SearchSpace
 
-__all__ = ["STACK_MEMBERS", "StackPredictor", "stacked_form"]
+__all__ = ["STACK_MEMBERS", "StackPredictor"]
 
 STACK_MEMBERS = ("linear", "auto", "quadratic")
 
 
 def _members(space: SearchSpace) -> tuple[_Fitted, ...]:
+    """Fresh, unfitted members in the order of :data:`STACK_MEMBERS`."""
     return LinearPredictor(space), AutoPredictor(space), QuadraticPredictor(space)
 
 
-def stacked_form(forms: list[BilinearForm], weights: np.ndarray, intercept: float, kind: str) -> BilinearForm:
+def _weighted_form(forms: list[BilinearForm], weights: np.ndarray, intercept: float, kind: str) -> BilinearForm:
     """``intercept + sum_k weights[k] * forms[k]`` as one bilinear form."""
     first = forms[0]
     return replace(first, kind=kind, extra={},
@@ -68,7 +69,7 @@ class StackPredictor(_Fitted):
         linear, auto, quad = (member.fit(X, y) for member in _members(self.space))
         self.weights_, self.oof_ = weights, oof
         self.oof_mse_ = float(np.mean((intercept + oof @ weights - y) ** 2))
-        self.form_ = stacked_form([linear.to_form(), auto.to_form()], weights[:2], intercept, self.kind)
+        self.form_ = _weighted_form([linear.to_form(), auto.to_form()], weights[:2], intercept, self.kind)
         self.quadratic_ = quad
         return self
 

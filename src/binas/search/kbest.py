@@ -146,14 +146,12 @@ def diversified_top_k(problem: SearchProblem, top_k: int, min_distance: int = 1,
             continue
         visited += 1
         codes = np.asarray(node[5], dtype=np.int64)
-        if kept and np.min(np.sum(kept_codes != codes, axis=1)) < min_distance:
-            if visited >= max_networks:
-                return kept, False
-            continue
-        arch = codes_to_archs(problem.space, codes[None, :])[0]
-        if problem.feasible(arch):  # the exact LUT sums decide, as for the MILP's answers
-            kept.append(arch)
-            kept_codes = np.vstack([kept_codes, codes])
+        far = not kept or np.min(np.sum(kept_codes != codes, axis=1)) >= min_distance
+        if far:
+            arch = codes_to_archs(problem.space, codes[None, :])[0]
+            if problem.feasible(arch):  # the exact LUT sums decide, as for the MILP's answers
+                kept.append(arch)
+                kept_codes = np.vstack([kept_codes, codes])
         if visited >= max_networks and len(kept) < top_k:
             return kept, False
     return kept, True
