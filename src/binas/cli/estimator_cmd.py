@@ -222,6 +222,9 @@ def fit(
             weights = ", ".join(f"{k} {w:.3g}" for k, w in info["members"].items())
             yield (f"weights chosen by {info['folds']}-fold cross-validation: {weights} "
                    f"(out-of-fold MSE {info['oof_mse']:.4g})")
+            if not any(info["members"].values()):
+                yield ("no member predicts held-out samples better than their mean, so the stack is a constant: "
+                       "as a --verify judge it keeps the estimator's order")
         elif info:
             yield (f"chosen by leave-one-out: {info['features']} features, interaction scale "
                    f"{info['interaction_scale']:g}, ridge {info['ridge']:g} (LOO MSE {info['loo_mse']:.4g})")

@@ -57,7 +57,8 @@ class StackPredictor(_Fitted):
     def fit(self, X: np.ndarray, y: np.ndarray) -> "StackPredictor":
         X, y = _check_xy(X, y, self.space.num_alpha + self.space.num_beta)
         if self.folds < 2 or y.size < 2 * self.folds:
-            raise DataError(f"a stack needs at least 2 folds of 2 samples: {y.size} samples, {self.folds} folds")
+            raise DataError(f"--kind stack needs at least {2 * max(self.folds, 2)} samples (2 per fold, "
+                            f"{self.folds} folds), got {y.size}")
         fold = np.random.default_rng(self.random_state).permutation(y.size) % self.folds
         oof = np.zeros((y.size, len(STACK_MEMBERS)))
         for f in range(self.folds):
