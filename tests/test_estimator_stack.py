@@ -79,7 +79,8 @@ def test_fit_and_verify_with_a_stack_on_the_command_line(small) -> None:
     assert refused.exit_code == 2 and "--ridge does not apply" in refused.output
     budget = float(np.quantile(brute.res["latency"], 0.5))
     base = ["search", "--space", paths["space"], "--lut", paths["lat"], "--max", f"latency={budget!r}", "--json"]
-    verified = runner.invoke(app, [*base, "--estimator", paths["est"], "--verify", "6", "--verify-with", paths["stack"]])
+    verified = runner.invoke(app, [*base, "--estimator", paths["est"], "--verify", "6",
+                                   "--verify-with", paths["stack"]])
     assert verified.exit_code == 0, verified.output
     data = json.loads(verified.stdout)
     scores = [c["verified"] for c in data["verify"]["candidates"]]
