@@ -96,3 +96,20 @@ def test_cross_stage_forms_and_several_budgets_use_the_milp(tmp_path) -> None:
     assert not enumerable(problem_for(space, form, [lut, params], {"latency": 1e9, "params": 1e12}))
     with pytest.raises(ValueError):
         diversified_top_k(problem_for(space, general, [lut], {"latency": 1e9}), 3)
+
+
+def test_skip_choices_and_distances_beyond_the_positions(tmp_path) -> None:
+    space = make_space(tmp_path, "perlayer")  # one position per stage, with skip choices
+    form, lut, _ = make_inputs(space, 9)
+    brute = BruteForce(space, form, [lut])
+    budget = {"latency": float(np.quantile(brute.res["latency"], 0.4))}
+    problem = problem_for(space, form, [lut], budget)
+    for distance in (1, 2):
+        got, complete = diversified_top_k(problem, 8, distance)
+        np.testing.assert_allclose([form.predict(space, a) for a in got],
+                                   _greedy(brute, space, brute.feasible(budget), 8, distance), atol=1e-9)
+    positions = space.layout.num_positions
+    got, complete = diversified_top_k(problem, 3, positions + 1)  # nothing can be that far: one network
+    assert complete and len(got) == 1
+    result = solve_exact(problem, top_k=3, min_distance=positions + 1)
+    assert result.alternatives == () and result.objective == pytest.approx(brute.best(budget)[0], abs=1e-12)
