@@ -110,13 +110,13 @@ class _Tree:
 
 
 def diversified_top_k(problem: SearchProblem, top_k: int, min_distance: int = 1, *,
-                      max_networks: int = 50_000) -> tuple[list[Architecture], bool]:
+                      max_networks: int = 50_000, max_steps: int = 1_000_000) -> tuple[list[Architecture], bool]:
     """The exact diversified top-K of ``problem`` (see :func:`binas.search.milp.solve_milp`).
 
     The k-th network is the best feasible one at ``min_distance`` or more block positions from each
-    of the first k - 1. Returns ``(networks, complete)``; ``complete`` is False when more than
-    ``max_networks`` networks were visited before K were kept (:func:`binas.search.exact.solve_exact`
-    then lets the MILP continue from there).
+    of the first k - 1. Returns ``(networks, complete)``; ``complete`` is False when ``max_networks``
+    networks were visited or ``max_steps`` tree nodes popped before K were kept
+    (:func:`binas.search.exact.solve_exact` then lets the MILP continue from there).
 
     Requires :func:`enumerable` ``(problem)``.
     """
@@ -129,17 +129,20 @@ def diversified_top_k(problem: SearchProblem, top_k: int, min_distance: int = 1,
 
     def push(node: tuple) -> None:
         bounds, states = tree.children(node)
-        if states:
-            heapq.heappush(heap, (-float(bounds[0]), next(counter), bounds, states, 0))
+        if states:  # on equal bounds the deeper node first: ties are followed down, not across (memory)
+            s, k, _, _, _, codes = states[0]
+            heapq.heappush(heap, (-float(bounds[0]), -(s + (k >= 0) + len(codes)), next(counter), bounds, states, 0))
 
     push((0, -1, 0, tree.const, 0.0, ()))
     kept: list[Architecture] = []
     kept_codes = np.zeros((0, problem.space.layout.num_positions), dtype=np.int64)
     visited = 0
-    while heap and len(kept) < top_k:
-        _, _, bounds, states, i = heapq.heappop(heap)
+    for _ in range(max_steps):
+        if not heap or len(kept) == top_k:
+            return kept, True
+        _, depth, _, bounds, states, i = heapq.heappop(heap)
         if i + 1 < len(states):
-            heapq.heappush(heap, (-float(bounds[i + 1]), next(counter), bounds, states, i + 1))
+            heapq.heappush(heap, (-float(bounds[i + 1]), depth, next(counter), bounds, states, i + 1))
         node = states[i]
         if node[0] < num_stages:
             push(node)
@@ -154,4 +157,4 @@ def diversified_top_k(problem: SearchProblem, top_k: int, min_distance: int = 1,
                 kept_codes = np.vstack([kept_codes, codes])
         if visited >= max_networks and len(kept) < top_k:
             return kept, False
-    return kept, True
+    return kept, not heap or len(kept) == top_k
