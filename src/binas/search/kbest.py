@@ -110,7 +110,7 @@ class _Tree:
 
 
 def diversified_top_k(problem: SearchProblem, top_k: int, min_distance: int = 1, *,
-                      max_networks: int = 50_000, max_steps: int = 1_000_000) -> tuple[list[Architecture], bool]:
+                      max_networks: int = 50_000, max_steps: int = 300_000) -> tuple[list[Architecture], bool]:
     """The exact diversified top-K of ``problem`` (see :func:`binas.search.milp.solve_milp`).
 
     The k-th network is the best feasible one at ``min_distance`` or more block positions from each
