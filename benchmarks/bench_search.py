@@ -48,11 +48,15 @@ def _machine() -> dict:
 
 
 
+def _solve(problem, solver: str, seed: int = 0):
+    return solve_milp(problem) if solver == HIGHS else run_solver(solver, problem, seed=seed)
+
+
 def _run(problem, solver: str, seed: int, repeats: int) -> dict:
     times, cpu, result = [], [], None
     for _ in range(repeats if solver in TIMED else 1):
         started = time.process_time()
-        result = solve_milp(problem) if solver == HIGHS else run_solver(solver, problem, seed=seed)
+        result = _solve(problem, solver, seed)
         cpu.append(time.process_time() - started)
         times.append(result.seconds)
     return {"seconds": statistics.median(times), "cpu_seconds": statistics.median(cpu),
@@ -102,7 +106,7 @@ def _multi(space, form, lut, params, budgets, repeats: int) -> dict:
     for budget in budgets:
         problem = build_problem(space, form, [lut, params], {"latency": float(budget), "params": p_mid})
         for solver in TIMED:
-            results[solver].append(solve_milp(problem) if solver == HIGHS else run_solver(solver, problem))
+            results[solver].append(_solve(problem, solver))
     for solver, rs in results.items():
         gaps = [100.0 * (m.objective - r.objective) / abs(m.objective)
                 for m, r in zip(results[HIGHS], rs) if r.success]

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from binas.search.pareto import prune
+from binas.search.pareto import pareto_sum, position_values, prune
 from binas.search.problem import SearchProblem
 from binas.space import Architecture
 from binas.space.encoding import codes_to_archs
@@ -35,13 +35,6 @@ def enumerable(problem: SearchProblem) -> bool:
     return problem.stage_separable and len(problem.constrained) <= 1
 
 
-def _sum(leaf: _Front, front: _Front) -> _Front:
-    res = (leaf[0][:, None] + front[0][None, :]).ravel()
-    acc = (leaf[1][:, None] + front[1][None, :]).ravel()
-    keep = prune(res, acc)
-    return res[keep], acc[keep]
-
-
 def _best(front: _Front, room: np.ndarray) -> np.ndarray:
     """Best accuracy of ``front`` within each remaining budget ``room`` (-inf where nothing fits)."""
     idx = np.searchsorted(front[0], room, side="right") - 1
@@ -53,7 +46,6 @@ class _Tree:
 
     def __init__(self, problem: SearchProblem) -> None:
         space = problem.space
-        p_l, q_l = problem.accuracy_lifted
         constrained = problem.constrained
         t = constrained[0].t if constrained else np.zeros(space.num_alpha)
         self.budget = (constrained[0].budget - constrained[0].fixed) if constrained else math.inf
@@ -70,12 +62,10 @@ class _Tree:
             stage = space.stages[s]
             leaves, afters, branches = [], [], []
             for k, d in enumerate(stage.depths):
-                b = space.beta_offsets[s] + k
-                rows = [space.alpha_offsets[s][j] + np.arange(len(stage.positions[j])) for j in range(d)]
-                leaf = [(t[r].astype(float), (p_l[r] + q_l[r, b]).astype(float)) for r in rows]
+                leaf = [position_values(problem, t, s, k, j) for j in range(d)]
                 after = [front]
                 for j in reversed(range(d)):
-                    after.insert(0, _sum(leaf[j], after[0]))
+                    after.insert(0, pareto_sum(*leaf[j], *after[0])[:2])
                 leaves.append(leaf)
                 afters.append(after)
                 branches.append((after[0][0], after[0][1] + self.depth_acc[s][k]))

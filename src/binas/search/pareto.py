@@ -17,7 +17,7 @@ import numpy as np
 from binas.search.problem import SearchError, SearchProblem
 from binas.space import Architecture
 
-__all__ = ["ParetoFront", "pareto_front", "prune"]
+__all__ = ["ParetoFront", "pareto_front", "pareto_sum", "position_values", "prune"]
 
 _TIE = 1e-12  # accuracy gains below this are float noise, not a new front point
 
@@ -54,12 +54,27 @@ def prune(res: np.ndarray, acc: np.ndarray) -> np.ndarray:
     return order[a > best_before + _TIE]
 
 
-def _minkowski(x: _Front, y: _Front) -> _Front:
-    res = (x.res[:, None] + y.res[None, :]).ravel()
-    acc = (x.acc[:, None] + y.acc[None, :]).ravel()
+def pareto_sum(x_res: np.ndarray, x_acc: np.ndarray, y_res: np.ndarray, y_acc: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pareto-pruned Minkowski sum of two point sets: ``(resource, accuracy, kept indices into the x-by-y grid)``."""
+    res = (x_res[:, None] + y_res[None, :]).ravel()
+    acc = (x_acc[:, None] + y_acc[None, :]).ravel()
     keep = prune(res, acc)
+    return res[keep], acc[keep], keep
+
+
+def position_values(problem: SearchProblem, t: np.ndarray, s: int, k: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(resource, accuracy)`` of every choice of block j of stage s when the stage has depth option k."""
+    space = problem.space
+    p_l, q_l = problem.accuracy_lifted
+    rows = space.alpha_offsets[s][j] + np.arange(len(space.stages[s].positions[j]))
+    return t[rows], p_l[rows] + q_l[rows, space.beta_offsets[s] + k]
+
+
+def _minkowski(x: _Front, y: _Front) -> _Front:
+    res, acc, keep = pareto_sum(x.res, x.acc, y.res, y.acc)
     ix, iy = np.divmod(keep, y.res.size)
-    return _Front(res[keep], acc[keep], np.hstack([x.parts[ix], y.parts[iy]]))
+    return _Front(res, acc, np.hstack([x.parts[ix], y.parts[iy]]))
 
 
 def _leaf(res: np.ndarray, acc: np.ndarray) -> _Front:
@@ -71,14 +86,12 @@ def _stage_front(problem: SearchProblem, t: np.ndarray, s: int) -> _Front:
     """Front of one stage; parts = [depth index, choice index per position (-1 if absent)]."""
     space = problem.space
     stage = space.stages[s]
-    p_l, q_l = problem.accuracy_lifted
     fronts = []
     for k, d in enumerate(stage.depths):
         b = space.beta_offsets[s] + k
         front = _Front(np.zeros(1), np.array([problem.accuracy.p_beta[b]]), np.full((1, 1), k))
         for j in range(d):
-            rows = space.alpha_offsets[s][j] + np.arange(len(stage.positions[j]))
-            front = _minkowski(front, _leaf(t[rows], p_l[rows] + q_l[rows, b]))
+            front = _minkowski(front, _leaf(*position_values(problem, t, s, k, j)))
         pad = np.full((front.res.size, stage.num_positions - d), -1)
         fronts.append(_Front(front.res, front.acc, np.hstack([front.parts, pad])))
     res = np.concatenate([f.res for f in fronts])
