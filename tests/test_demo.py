@@ -175,3 +175,18 @@ def test_demo_config_errors(tmp_path) -> None:
     assert result.exit_code == 2 and "verify_k must be a whole number >= 1" in result.output
     missing = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--pretrained", str(tmp_path / "no.st")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_a_network_compared_twice_is_trained_once(trained_demo, tmp_path) -> None:
+    tmp, config, out, _ = trained_demo
+    from binas.demo.compare import train_all
+    from binas.demo.config import DemoConfig
+    cfg = DemoConfig(**{**yaml.safe_load(config.read_text()), "out": str(tmp_path)})
+    timm = json.loads((out / "plan.json").read_text())["networks"][0]["timm"]
+    nets = [{"name": "b1-baseline", "timm": timm}, {"name": "b2-baseline", "timm": timm}]
+    train_all(out / "supernet", nets, cfg, tmp_path / "nets", lambda _m: None)
+    first, second = (json.loads((tmp_path / "nets" / n / "result.json").read_text())
+                     for n in ("b1-baseline", "b2-baseline"))
+    assert (tmp_path / "nets" / "b1-baseline" / "model.safetensors").is_file()
+    assert not (tmp_path / "nets" / "b2-baseline" / "model.safetensors").exists()
+    assert second == {**first, "name": "b2-baseline", "same_network_as": "b1-baseline"}

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from binas.codec import parse_timm
+from binas.nn.fold import fold_batchnorm
 from binas.nn.static import build_child
 from binas.space import builtin_spaces, load_space
 from binas.space.cost import network_cost
@@ -99,3 +100,19 @@ def test_residuals_follow_shapes() -> None:
     se = model.stages[0][0].se
     assert se.conv_reduce.out_channels == 24  # mid = 16 * 6 = 96, make_divisible(96 / 4) = 24
     assert isinstance(se.gate, nn.Hardsigmoid) and isinstance(se.act, nn.ReLU)
+
+
+def test_fold_batchnorm_keeps_the_function_and_the_original() -> None:
+    space = load_space("mobilenetv3-tiny")
+    net = build_child(space, space.sample(np.random.default_rng(3)))
+    with torch.no_grad():  # non-trivial running statistics and affine parameters
+        for bn in (m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-0.2, 0.2)
+    net.eval()
+    x = torch.randn(4, space.in_channels, space.input_size, space.input_size)
+    folded = fold_batchnorm(net)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) > 0  # the original is untouched
+    with torch.no_grad():
+        assert torch.allclose(folded(x), net(x), atol=1e-4, rtol=1e-4)

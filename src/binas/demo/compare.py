@@ -25,7 +25,7 @@ from binas.estimator.form import BilinearForm
 from binas.estimator.measure import evaluate_codes
 from binas.estimator.pipeline import heldout_tensors
 from binas.estimator.samples import Sample
-from binas.io import atomic_write_json
+from binas.io import atomic_write_json, read_json
 from binas.lut.table import Lut
 from binas.search.exact import solve_exact
 from binas.search.problem import build_problem
@@ -176,11 +176,23 @@ def _train_and_test(job: dict[str, Any]) -> dict[str, Any]:
 
 def train_all(run: Path, nets: list[dict[str, Any]], cfg: DemoConfig, out: Path,
               log: Callable[[str], None]) -> None:
-    """The same training and test of every compared network, ``workers`` processes side by side."""
+    """The same training and test of every compared network, ``workers`` processes side by side.
+
+    A network compared at several budgets (or as two kinds) is trained once: the training is
+    deterministic, so its other names get the same result, marked ``same_network_as``.
+    """
     ft = finetune_settings(cfg)
     data = one_shot_data(load_supernet(run).space, cfg)
+    trained_as: dict[str, str] = {}
+    for n in nets:
+        trained_as.setdefault(n["timm"], n["name"])
     jobs = [{"name": n["name"], "timm": n["timm"], "run": str(run), "dir": str(out / n["name"]), "finetune": ft,
              "eval_images": cfg.eval_images, "one_shot_data": data}
-            for n in nets if not (out / n["name"] / "result.json").is_file()]
+            for n in nets if trained_as[n["timm"]] == n["name"] and not (out / n["name"] / "result.json").is_file()]
     for i, r in enumerate(in_processes([partial(_train_and_test, job) for job in jobs], cfg.workers)):
         log(f"  {r['name']}: top-1 {r['top1']:.2f}% ({i + 1}/{len(jobs)}, {r['train_seconds']:.0f} s training)")
+    for n in nets:
+        first = trained_as[n["timm"]]
+        if first != n["name"]:
+            result = read_json(out / first / "result.json", "demo training result")
+            atomic_write_json(out / n["name"] / "result.json", {**result, "name": n["name"], "same_network_as": first})

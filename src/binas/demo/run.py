@@ -17,13 +17,13 @@ from binas.errors import BinasError
 from binas.estimator.form import load_estimator
 from binas.estimator.measure import BuildConfig
 from binas.estimator.pipeline import build_estimator, sample_subnets
-from binas.estimator.samples import read_samples, write_samples
+from binas.estimator.samples import Sample, read_samples, write_samples
 from binas.io import atomic_write_json, read_json
-from binas.lut.table import load_lut
+from binas.lut.table import Lut, load_lut
 from binas.pretrained import packaged_path, unpack_supernet
 from binas.search.pareto import pareto_front
 from binas.search.problem import build_problem
-from binas.space import load_space
+from binas.space import SearchSpace, load_space
 from binas.supernet.store import FINAL_NAME, load_supernet
 from binas.supernet.train.loop import CHECKPOINT_NAME, train_supernet
 
@@ -101,13 +101,17 @@ def _check_source(cfg: DemoConfig, run: Path) -> dict[str, Any]:
     return source
 
 
-def _sample(run: Path, cfg: DemoConfig, lut_path: Path, path: Path) -> None:
+def _sample(run: Path, cfg: DemoConfig, path: Path) -> None:
     """One-shot accuracy of ``test_subnets`` random subnets on the first ``test_images`` test images."""
     net = load_supernet(run).eval()
     x, y = one_shot_data(net.space, cfg)
-    samples = sample_subnets(net, x, y, cfg.test_subnets, seed=cfg.seed + 1, luts=[load_lut(lut_path, net.space)],
-                             batch_size=500)
-    write_samples(path, net.space, samples)
+    write_samples(path, net.space, sample_subnets(net, x, y, cfg.test_subnets, seed=cfg.seed + 1, batch_size=500))
+
+
+def _with_latency(space: SearchSpace, samples: list[Sample], lut: Lut) -> list[Sample]:
+    """``samples`` with their LUT latency among their resources."""
+    return [Sample(s.arch, s.accuracy, {**s.resources, lut.resource: float(lut.value(space, s.arch))})
+            for s in samples]
 
 
 def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quiet: bool = False) -> dict[str, Any]:
@@ -123,16 +127,19 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quie
     source = _check_source(cfg, run)
     if load_supernet(run).space.space_hash != space.space_hash:
         raise BinasError(f"the demo supernet in {run} is not for space {space.name!r}")
-    lut_path = steps.run("lut", out / "lut_latency.json", lambda: measure_this_lut(space, cfg, out / "lut_latency.json"))
-    lut = load_lut(lut_path, space)
     build = BuildConfig(images=cfg.estimator_images, crn=cfg.estimator_method == "differences", seed=cfg.seed)
     est, samples_path = steps.run_together([
         ("estimator", out / "estimator.json", partial(build_estimator, run, cfg.data, out / "estimator.json", build,
                                                       method=cfg.estimator_method, data_dir=cfg.data_dir, resume=True)),
-        ("held-out subnets", out / "test_samples.jsonl", partial(_sample, run, cfg, lut_path, out / "test_samples.jsonl")),
+        ("held-out subnets", out / "test_samples.jsonl", partial(_sample, run, cfg, out / "test_samples.jsonl")),
     ], cfg.workers)
     form = load_estimator(est, space)
-    samples = read_samples(samples_path, space)
+    # the LUT is taken right before the search and the latency step use it: minutes of one-shot work
+    # between them would let a shared machine's speed drift (docs/demo.md)
+    lut_path = steps.run("lut", out / "lut_latency.json",
+                         lambda: measure_this_lut(space, cfg, out / "lut_latency.json"))
+    lut = load_lut(lut_path, space)
+    samples = _with_latency(space, read_samples(samples_path, space), lut)
     plan_path = steps.run("search", out / "plan.json",
                           lambda: plan_networks(space, run, form, lut, samples, cfg, out / "plan.json"))
     plan = read_json(plan_path, "demo plan")

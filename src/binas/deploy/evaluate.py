@@ -13,6 +13,7 @@ from binas.inference import batched_logits, topk_correct
 from binas.loaders import Source, eval_batches
 from binas.lut.measure import MeasureSettings
 from binas.lut.table import Lut
+from binas.nn.fold import fold_batchnorm
 from binas.lut.timing import make_backend, timing_rounds
 from binas.runtime import Runtime
 from binas.space import SearchSpace
@@ -28,8 +29,8 @@ def topk_accuracy(model: nn.Module, data: Source, batch_size: int = 500, limit: 
                   rt: Runtime | None = None, workers: int | None = None) -> dict[str, Any]:
     """Top-1 and top-5 accuracy (%) of ``model`` (eval mode) on the first ``limit`` images of ``data``.
 
-    Runs on ``rt``'s device (the model is moved there); under ``torchrun`` each rank takes a share of
-    the images and the counts are summed.
+    Runs a BatchNorm-folded copy (:func:`~binas.nn.fold.fold_batchnorm`) on ``rt``'s device; under
+    ``torchrun`` each rank takes a share of the images and the counts are summed.
     """
     rt = rt or Runtime()
     if limit is not None and limit < 1:
@@ -37,8 +38,7 @@ def topk_accuracy(model: nn.Module, data: Source, batch_size: int = 500, limit: 
     n = len(data) if limit is None else min(limit, len(data))
     if n < 1:
         raise DataError(f"data set {data.name!r} holds no images to evaluate")
-    home = next(model.parameters()).device
-    model = model.to(rt.device, memory_format=rt.memory_format).eval()
+    model = fold_batchnorm(model).to(rt.device, memory_format=rt.memory_format)  # a copy: ``model`` is untouched
     mine = np.arange(n)[rt.rank::rt.world_size]
     counts = torch.zeros(2, dtype=torch.float64, device=rt.device)
     for logits, labels in batched_logits(model, eval_batches(data, rt, mine, batch_size=batch_size, workers=workers),
@@ -46,7 +46,6 @@ def topk_accuracy(model: nn.Module, data: Source, batch_size: int = 500, limit: 
         top1, top5 = topk_correct(logits, labels)
         counts += torch.stack([top1.sum(), top5.sum()]).to(torch.float64)
     rt.sum_(counts)
-    model.to(home, memory_format=torch.contiguous_format)  # as the caller had it (e.g. for CPU timing)
     return {"top1": 100.0 * float(counts[0]) / n, "top5": 100.0 * float(counts[1]) / n, "images": n}
 
 

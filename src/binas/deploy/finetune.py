@@ -26,6 +26,7 @@ from binas.errors import BinasError, DataError
 from binas.codec import format_timm
 from binas.io import atomic_write_json, file_digest, read_json
 from binas.loaders import DataSpec, Source, open_split, steps_per_epoch, train_batches
+from binas.nn.fold import fold_batchnorm
 from binas.resume import ResumeError, check_same_settings
 from binas.runtime import Runtime, open_runtime
 from binas.space import Architecture
@@ -85,11 +86,12 @@ class FinetuneConfig:
 
 
 def _teacher(run: Path, supernet: torch.nn.Module, rt: Runtime) -> torch.nn.Module:
-    """The frozen heaviest network on the student's device: the run's stage-A weights when present, else
-    the supernet's heaviest path."""
+    """The frozen heaviest network (BatchNorm folded) on the student's device: the run's stage-A weights
+    when present, else the supernet's heaviest path."""
     source = load_supernet(run / STAGE_A_NAME, supernet.space) if run.is_dir() and (run / STAGE_A_NAME).is_file() \
         else supernet
-    return freeze(extract_child(source, supernet.space.heaviest).to(rt.device, memory_format=rt.memory_format))
+    teacher = fold_batchnorm(extract_child(source, supernet.space.heaviest))
+    return freeze(teacher.to(rt.device, memory_format=rt.memory_format))
 
 
 def _train_data(cfg: FinetuneConfig, space: Any) -> Source:
