@@ -24,7 +24,12 @@ every method returns one network per budget (5 budgets: 10/25/50/75/90% quantile
 - ``verify-stack``: the same top-20 re-ranked by the stacked judge (``estimator fit --kind stack``):
   the linear, ``auto`` and quadratic fits blended with non-negative weights fitted to their 5-fold
   out-of-fold predictions, so that it leans on whichever fit predicts held-out samples best;
-- ``evo-mlp``: evolution with that MLP as the score, on the same N measured samples.
+- ``evo-mlp``: evolution with that MLP as the score, on the same N measured samples;
+- ``verify-measure``: the synthetic counterpart of ``search --verify K --run RUN`` (one-shot
+  measurement of the candidates on the supernet) at the same N evaluations: the ``auto`` fit on the
+  first N - K samples (K at most N / 2), its exact top-K measured like every sample (truth + the same noise), the best
+  measured returned. A measurement here is the truth plus noise; a supernet's one-shot score is a
+  proxy with its own ranking error (docs/ground-truth.md), so this is its best case.
 
 Regret = true best under the budget - true value of the returned network (points; 0 is perfect).
 Times are process CPU seconds (robust to a loaded machine).
@@ -138,6 +143,14 @@ def run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed, k: int =
     Xs = X[idx]
     ys = truth[idx] + rng.normal(0, NOISE, n)
     fits = _fits(space, Xs, ys, seed)
+    k_measured = min(k, n // 2)  # verify-measure: n - k_measured samples fitted, k_measured candidates measured
+    fit_before_measuring = AutoPredictor(space).fit(Xs[: n - k_measured], ys[: n - k_measured])
+    measurement_noise = np.random.default_rng([2000, seed])
+
+    def measure(archs: list[Architecture]) -> np.ndarray:
+        rows = [arch_index(per_stage, a) for a in archs]
+        return truth[rows] + measurement_noise.normal(0, NOISE, len(rows))
+
     out: dict[str, list] = {}
 
     def record(name, budget, best, arch, seconds):
@@ -163,6 +176,11 @@ def run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed, k: int =
             record(f"verify-{judge}", budget, best, cands[chosen].architecture, t_top + t_verify)
             out.setdefault(f"verify-{judge}-rescore-seconds", []).append(t_verify)
         out.setdefault(f"top{k}-seconds", []).append(t_top)
+        t = time.process_time()
+        problem = build_problem(space, fit_before_measuring.to_form(), [lut_obj], {"latency": budget})
+        top = solve_exact(problem, top_k=k_measured, min_distance=MIN_DISTANCE)
+        cands, chosen, _ = verify_result(problem, top, PredictorVerifier(measure, "measured"))
+        record("verify-measure", budget, best, cands[chosen].architecture, time.process_time() - t)
         t = time.process_time()
         evo = evolve(space, fits["mlp"].predict_archs, make_resources(space, [lut_obj], {"latency": budget}),
                      seed=seed, config=EVOLUTION)

@@ -97,6 +97,7 @@ def test_choices_equal_the_library_lists() -> None:
     from binas.estimator.pipeline import METHODS
     from binas.estimator.predictors import PREDICTORS
     from binas.lut.onnx_blocks import TIME_UNITS
+    from binas.lut.measure import STATISTICS
     from binas.lut.timing import BACKENDS, CLOCKS
     from binas.runtime import DEVICES
     from binas.search import SOLVERS
@@ -106,7 +107,7 @@ def test_choices_equal_the_library_lists() -> None:
     pairs = [(choices.Solver, SOLVERS), (choices.Convention, CONVENTIONS), (choices.Method, METHODS),
              (choices.PredictorKind, PREDICTORS), (choices.Backend, BACKENDS), (choices.Clock, CLOCKS),
              (choices.AnalyticResource, ANALYTIC_RESOURCES), (choices.Stage, STAGES),
-             (choices.Sampling, SAMPLING), (choices.Device, DEVICES)]
+             (choices.Sampling, SAMPLING), (choices.Device, DEVICES), (choices.Statistic, STATISTICS)]
     for enum, library in pairs:
         assert [c.value for c in enum] == list(library), enum.__name__
     assert list(choices.TIME_UNITS) == list(TIME_UNITS)

@@ -47,7 +47,7 @@ def test_report_statistics_are_exact(tmp_path: Path) -> None:
     pred = np.array([lut.value(space, a) for a in archs])
     measured = {f"net{i:04d}": [2 * p + 1, 2 * p + 1, 5 * p] for i, p in enumerate(pred)}  # median 2p + 1
     measured["reference"] = [lut.fixed * 1.1] * 3
-    result = _report(space, lut, archs, measured, dict(META), repeats=3)
+    result = _report(space, lut, archs, measured, {**META, "statistic": "median"}, repeats=3)
     rel = np.abs(pred - (2 * pred + 1)) / (2 * pred + 1)
     assert result["median_abs_rel_err"] == pytest.approx(np.median(rel))
     assert result["max_abs_rel_err"] == pytest.approx(rel.max())
@@ -55,8 +55,10 @@ def test_report_statistics_are_exact(tmp_path: Path) -> None:
     assert result["kendall_tau"] == pytest.approx(1.0)
     assert result["calibrated_median_abs_rel_err"] == pytest.approx(0.0, abs=1e-9)
     assert result["reference"]["ratio"] == pytest.approx(1.1)
+    fastest = _report(space, lut, archs, measured, {**META, "statistic": "min"}, repeats=3)  # the LUT's statistic
+    assert [p["measured"] for p in fastest["pairs"]] == pytest.approx(np.minimum(2 * pred + 1, 5 * pred))
     reversed_ = {**measured, **{f"net{i:04d}": [10 - p] * 3 for i, p in enumerate(pred)}}
-    assert _report(space, lut, archs, reversed_, dict(META), 3)["kendall_tau"] == pytest.approx(-1.0)
+    assert _report(space, lut, archs, reversed_, {**META, "statistic": "median"}, 3)["kendall_tau"] == pytest.approx(-1.0)
 
 
 def test_calibrated_lut_sums_to_the_fitted_line(rng: np.random.Generator) -> None:
@@ -74,7 +76,8 @@ def test_calibrated_lut_sums_to_the_fitted_line(rng: np.random.Generator) -> Non
 
 def test_settings_come_from_the_lut() -> None:
     space = load_space("mobilenetv3-tiny")
-    assert lut_settings(fake_latency_lut(space)) == {**META, "clock": "wall"}
+    assert lut_settings(fake_latency_lut(space)) == {**META, "clock": "wall", "statistic": "median"}
+    assert lut_settings(fake_latency_lut(space, {**META, "statistic": "min"}))["statistic"] == "min"
     with pytest.raises(BinasError, match="needs a latency LUT, not a params LUT"):
         lut_settings(analytic_lut(space, "params"))
     with pytest.raises(BinasError, match="backend 'imported'"):

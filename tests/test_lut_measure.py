@@ -12,7 +12,7 @@ import yaml
 
 from binas.errors import BinasError, FileFormatError
 from binas.lut.measure import (PARTIAL_FORMAT, MeasureSettings, build_entry, lut_entries, lut_from_samples,
-                                     measure_lut, partial_path_for)
+                               lut_statistic, measure_lut, partial_path_for)
 from binas.lut.table import load_lut, lut_key
 from binas.lut.timing import OrtBackend, Runner, TimingBackend, TorchBackend, make_backend, timing_rounds
 from binas.space import load_space
@@ -87,6 +87,16 @@ def test_medians_minus_call_overhead() -> None:
     assert lut.blocks["1.1"]["e3k3"] == 0.0
     assert lut.spread["1.2"]["e6k5se"] == pytest.approx(0.1)
     assert lut.meta["call_overhead_ms"] == pytest.approx(0.02)
+    assert lut.meta["statistic"] == "median" and lut_statistic(lut.meta) == "median"
+    fastest = lut_from_samples(space, MeasureSettings(statistic="min"), samples, {})
+    assert fastest.fixed == 1.0 and fastest.blocks["1.2"]["e6k5se"] == pytest.approx(0.5 - 0.01)
+    assert fastest.spread["1.2"]["e6k5se"] == pytest.approx(0.1)  # the spread stays the IQR
+    assert lut_statistic(fastest.meta) == "min"
+    # LUTs written before the option described their statistic in words: they were medians
+    assert lut_statistic({"statistic": "median over interleaved rounds; spread = inter-quartile range"}) == "median"
+    assert lut_statistic({}) == "median"
+    with pytest.raises(FileFormatError, match="the LUT's statistic 'mean' is not one of median, min"):
+        lut_statistic({"statistic": "mean"})
 
 
 class _Recorder(TimingBackend):
@@ -175,6 +185,7 @@ def test_resume_refuses_other_settings_and_corrupt_files(tmp_path: Path) -> None
     ({"warmup": -1}, "--warmup must be 0 or more"),
     ({"resolution": 0}, "--resolution must be at least 1"),
     ({"clock": "sundial"}, "unknown clock 'sundial'"),
+    ({"statistic": "mode"}, "unknown statistic 'mode': choose one of median, min"),
 ])
 def test_bad_settings(changes: dict, message: str) -> None:
     with pytest.raises(BinasError, match=message):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 __all__ = ["TIME_UNITS", "AnalyticResource", "Backend", "Clock", "Convention", "Device", "Method", "PredictorKind",
-           "Sampling", "Solver", "Split", "Stage"]
+           "Sampling", "Solver", "Split", "Stage", "Statistic"]
 
 
 def _choices(name: str, *values: str, doc: str) -> type[StrEnum]:
@@ -35,6 +35,8 @@ Backend = _choices("Backend", "torch", "onnxruntime", "cuda",
                    doc="``binas lut measure --backend`` (``binas.lut.timing.BACKENDS``).")
 Clock = _choices("Clock", "wall", "cpu",
                  doc="``binas lut measure --clock`` (``binas.lut.timing.CLOCKS``).")
+Statistic = _choices("Statistic", "median", "min",
+                     doc="``binas lut measure --statistic`` (``binas.lut.measure.STATISTICS``).")
 AnalyticResource = _choices("AnalyticResource", "params", "macs",
                             doc="``binas lut compute --resource`` (``binas.space.cost.ANALYTIC_RESOURCES``).")
 Stage = _choices("Stage", "heaviest", "supernet", "both",

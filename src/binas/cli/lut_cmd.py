@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, Optional
 
 import typer
 
-from binas.cli.choices import TIME_UNITS, AnalyticResource, Backend, Clock
+from binas.cli.choices import TIME_UNITS, AnalyticResource, Backend, Clock, Statistic
 from binas.cli.common import OUTPUT_DIR, OUTPUT_FILE, BinasTyper, err_console, out_console, print_json, print_result, print_warning
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ def measure(
     seed: Annotated[int, typer.Option(help="Seed of the shuffled measurement order.")] = 0,
     clock: Annotated[Clock, typer.Option(help="wall: elapsed time; cpu: the measuring thread's CPU time (ignores "
                                               "other processes on a busy machine; --threads 1).")] = Clock.wall,
+    statistic: Annotated[Statistic, typer.Option(help="Each entry's value over its rounds: median, or min (the "
+                                                      "fastest round: steadier on a shared machine).")] = Statistic.median,
     json_out: JsonOption = False,
 ) -> None:
     """Time every block position x choice and the fixed part; resumable (re-run the same command)."""
@@ -81,7 +83,7 @@ def measure(
 
     sp = load_space(space)
     settings = MeasureSettings(backend.value, threads, batch_size, resolution, repeats, warmup, seed,
-                               clock.value).check()
+                               clock.value, statistic.value).check()
     partial = partial_path_for(out)
     if partial.exists() and not json_out:
         err_console.print(f"resuming the measurement saved in {partial}")

@@ -11,7 +11,7 @@ from binas.deploy.finetune import FinetuneConfig
 from binas.errors import BinasError
 from binas.estimator.pipeline import METHODS
 from binas.io import atomic_write_json, read_json
-from binas.lut.measure import MeasureSettings
+from binas.lut.measure import STATISTICS, MeasureSettings
 from binas.lut.timing import CLOCKS
 from binas.resume import check_same_settings, normalized
 from binas.space import load_space
@@ -39,6 +39,7 @@ class DemoConfig:
     lut_repeats: int = 30  # timed rounds per LUT entry (PyTorch, 1 thread, batch 1)
     lut_calibration_networks: int = 12  # random whole networks timed to calibrate the LUT (0: no calibration)
     latency_clock: str = "cpu"  # cpu: the thread's CPU time (robust on a busy machine) | wall
+    latency_statistic: str = "min"  # min: each entry's fastest round (steadiest on a shared VM, docs/lut.md) | median
     estimator_method: str = "regression"  # differences (the paper, with CRN) | regression (no CRN)
     estimator_images: int = 400  # held-out images per estimator measurement
     test_subnets: int = 80  # held-out random subnets that score the estimator (one-shot on test images)
@@ -108,6 +109,9 @@ def check_demo_config(cfg: DemoConfig) -> DemoConfig:
         raise BinasError(f"demo setting random_min_fraction must be a number in [0, 1), got {frac!r}")
     if cfg.latency_clock not in CLOCKS:
         raise BinasError(f"demo setting latency_clock must be one of {sorted(CLOCKS)}, got {cfg.latency_clock!r}")
+    if cfg.latency_statistic not in STATISTICS:
+        raise BinasError(f"demo setting latency_statistic must be one of {list(STATISTICS)}, "
+                         f"got {cfg.latency_statistic!r}")
     if not isinstance(cfg.train, bool):
         raise BinasError(f"demo setting train must be true or false, got {cfg.train!r}")
     for name in ("out", "space", "data"):

@@ -15,7 +15,8 @@ from binas.codec import format_timm, parse_timm
 from binas.demo.config import DemoConfig
 from binas.io import atomic_write_json
 from binas.lut.fidelity import calibrated_lut
-from binas.lut.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples
+from binas.lut.measure import (OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, lut_statistic,
+                               summarize)
 from binas.lut.table import Lut
 from binas.lut.timing import make_backend, timing_rounds
 from binas.nn.static import build_child
@@ -83,14 +84,15 @@ def measure_this_lut(space: SearchSpace, cfg: DemoConfig, path: Path) -> None:
     networks in ``*_fidelity.json``.
     """
     settings = MeasureSettings(backend="torch", threads=1, batch_size=1, repeats=cfg.lut_repeats, seed=cfg.seed,
-                               clock=cfg.latency_clock, resolution=space.input_size).check()
+                               clock=cfg.latency_clock, resolution=space.input_size,
+                               statistic=cfg.latency_statistic).check()
     rng = np.random.default_rng([cfg.seed, 0x1A7])
     archs = {f"random{i + 1}": space.sample(rng) for i in range(cfg.lut_calibration_networks)}
     lut, timed, conditions = _time_with_lut(space, settings, {k: build_child(space, a) for k, a in archs.items()})
     lut.meta.update({k: conditions[k] for k in ("pinned_core", "loadavg_before", "loadavg_after")})
     if archs:
         pairs = [{"timm": format_timm(space, a), "lut_ms": float(lut.value(space, a)),
-                  "measured_ms": float(np.median(timed[k])),
+                  "measured_ms": summarize(timed[k], settings.statistic),
                   "iqr_ms": float(np.subtract(*np.percentile(timed[k], [75, 25])))} for k, a in archs.items()]
         factor = float(np.median([p["measured_ms"] / p["lut_ms"] for p in pairs]))
         lut.save(raw_lut_path(path))
@@ -109,7 +111,7 @@ def raw_lut_path(path: Path) -> Path:
 def measure_latency(space: SearchSpace, lut: Lut, nets: list[dict[str, Any]], cfg: DemoConfig, path: Path) -> None:
     """End-to-end latency of every compared network, timed exactly like the LUT's entries.
 
-    Same backend, threads, batch, clock, warm-up and harness, pinned to one core, medians over
+    Same backend, threads, batch, clock, warm-up, harness and statistic, pinned to one core, over
     interleaved rounds; and the LUT's entries are timed again *in the same rounds* (with the search
     LUT's calibration), so the report can tell the LUT's error from drift of a shared machine's load
     since the LUT was measured. The networks are built from their architectures (as the LUT's
@@ -118,13 +120,14 @@ def measure_latency(space: SearchSpace, lut: Lut, nets: list[dict[str, Any]], cf
     """
     settings = MeasureSettings(backend=lut.meta.get("backend", "torch"), threads=int(lut.meta.get("threads", 1)),
                                batch_size=int(lut.meta.get("batch_size", 1)), repeats=cfg.latency_repeats,
-                               warmup=int(lut.meta.get("warmup", 2)), seed=cfg.seed, clock=lut.meta.get("clock", "wall"))
+                               warmup=int(lut.meta.get("warmup", 2)), seed=cfg.seed, clock=lut.meta.get("clock", "wall"),
+                               statistic=lut_statistic(lut.meta))
     models = {n["name"]: build_child(space, parse_timm(space, n["timm"])) for n in nets}
     session, timed, conditions = _time_with_lut(space, settings, models)
     fit = lut.meta.get("calibration")
     if fit:
         session = calibrated_lut(session, fit["slope"], fit["intercept"], fit["source"])
-    networks = {n["name"]: {"latency_ms": float(np.median(timed[n["name"]])),
+    networks = {n["name"]: {"latency_ms": summarize(timed[n["name"]], settings.statistic),
                             "iqr_ms": float(np.subtract(*np.percentile(timed[n["name"]], [75, 25]))),
                             "lut_same_rounds_ms": float(session.value(space, parse_timm(space, n["timm"])))}
                 for n in nets}

@@ -11,7 +11,7 @@ from torch import nn
 from binas.errors import BinasError, DataError, FileFormatError
 from binas.inference import batched_logits, topk_correct
 from binas.loaders import Source, eval_batches
-from binas.lut.measure import MeasureSettings
+from binas.lut.measure import MeasureSettings, lut_statistic, summarize
 from binas.lut.table import Lut
 from binas.nn.fold import fold_batchnorm
 from binas.lut.timing import make_backend, timing_rounds
@@ -50,12 +50,14 @@ def topk_accuracy(model: nn.Module, data: Source, batch_size: int = 500, limit: 
 
 
 def timing_settings(lut: Lut | None) -> dict[str, Any]:
-    """Backend, threads, batch size and clock to time with: the LUT's own (from its meta), else the defaults."""
+    """Backend, threads, batch size, clock and statistic to time with: the LUT's own (from its meta), else the
+    defaults."""
     if lut is None or lut.resource != "latency":
         return dict(DEFAULT_TIMING)
     meta = lut.meta
     settings = {"backend": meta.get("backend", "torch"), "threads": meta.get("threads", 1),
-                "batch_size": meta.get("batch_size", 1), "clock": meta.get("clock", "wall")}
+                "batch_size": meta.get("batch_size", 1), "clock": meta.get("clock", "wall"),
+                "statistic": lut_statistic(meta)}
     try:
         MeasureSettings(**settings).check()  # values from a file: bounded like the command-line options
     except BinasError as exc:
@@ -65,11 +67,13 @@ def timing_settings(lut: Lut | None) -> dict[str, Any]:
 
 def measure_latency(models: dict[str, nn.Module], space: SearchSpace, settings: dict[str, Any], *,
                     repeats: int = 30, warmup: int = 1, seed: int = 0) -> dict[str, dict[str, float]]:
-    """Median latency (ms) and IQR of every model, timed in interleaved rounds (noise hits all alike).
+    """Latency (ms; the median, or the LUT's statistic) and IQR of every model, timed in interleaved rounds
+    (noise hits all alike).
 
     Args:
         models: name -> network for ``space`` (at the space's input size).
-        settings: ``backend``, ``threads``, ``batch_size`` (and ``clock``), see :func:`timing_settings`.
+        settings: ``backend``, ``threads``, ``batch_size`` (and ``clock``, ``statistic``), see
+            :func:`timing_settings`.
     """
     # the backend restores the thread count and the allocator afterwards
     with make_backend(settings["backend"], settings["threads"], settings.get("clock", "wall")) as backend:
@@ -77,5 +81,6 @@ def measure_latency(models: dict[str, nn.Module], space: SearchSpace, settings: 
         runners = {name: backend.prepare(model.eval(), [torch.randn(shape)]) for name, model in models.items()}
         samples: dict[str, list[float]] = {}
         timing_rounds(backend, runners, samples, range(repeats), warmup, seed)
-    return {name: {"latency_ms": float(np.median(v)), "iqr_ms": float(np.subtract(*np.percentile(v, [75, 25])))}
+    stat = settings.get("statistic", "median")
+    return {name: {"latency_ms": summarize(v, stat), "iqr_ms": float(np.subtract(*np.percentile(v, [75, 25])))}
             for name, v in samples.items()}

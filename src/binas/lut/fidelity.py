@@ -20,7 +20,7 @@ from scipy.stats import kendalltau
 
 from binas.codec import format_timm
 from binas.errors import BinasError, FileFormatError
-from binas.lut.measure import build_entry, lut_entries, resolution_space
+from binas.lut.measure import build_entry, lut_entries, lut_statistic, resolution_space, summarize
 from binas.lut.table import Lut
 from binas.lut.timing import BACKENDS, make_backend, timing_rounds
 from binas.nn.static import build_child
@@ -30,7 +30,7 @@ __all__ = ["calibrated_lut", "lut_settings", "plot_fidelity", "validate_lut"]
 
 
 def lut_settings(lut: Lut) -> dict[str, Any]:
-    """Backend, threads, batch size, resolution and clock of a measured latency LUT (from its ``meta``)."""
+    """Backend, threads, batch size, resolution, clock and statistic of a measured latency LUT (its ``meta``)."""
     if lut.resource != "latency":
         raise BinasError(f"lut validate times networks, so it needs a latency LUT, not a {lut.resource} LUT")
     backend = lut.meta.get("backend")
@@ -45,6 +45,7 @@ def lut_settings(lut: Lut) -> dict[str, Any]:
                                   f"found {value!r}")
         settings[name] = value
     settings["clock"] = lut.meta.get("clock", "wall")
+    settings["statistic"] = lut_statistic(lut.meta)
     return settings
 
 
@@ -81,12 +82,12 @@ def validate_lut(space: SearchSpace, lut: Lut, samples: int = 20, seed: int = 0,
 def _report(space: SearchSpace, lut: Lut, archs: list, measured: dict[str, list[float]],
             cfg: dict[str, Any], repeats: int) -> dict[str, Any]:
     pred = np.array([lut.value(space, a) for a in archs])
-    meas = np.array([float(np.median(measured[f"net{i:04d}"])) for i in range(len(archs))])
+    meas = np.array([summarize(measured[f"net{i:04d}"], cfg["statistic"]) for i in range(len(archs))])
     rel = np.abs(pred - meas) / meas
     tau = kendalltau(pred, meas).statistic
     slope, intercept = np.polyfit(pred, meas, 1)
     calibrated = np.abs(slope * pred + intercept - meas) / meas
-    ref = float(np.median(measured["reference"]))
+    ref = summarize(measured["reference"], cfg["statistic"])
     pairs = [{"timm": format_timm(space, a), "predicted": float(p), "measured": float(m), "rel_err": float(e),
               "spread": float(np.subtract(*np.percentile(measured[f"net{i:04d}"], [75, 25])))}
              for i, (a, p, m, e) in enumerate(zip(archs, pred, meas, rel))]

@@ -5,7 +5,9 @@ shared parts (stem, fixed blocks, head conv, pool and classifier) as one ``fixed
 measurement runs in *rounds*: each round visits every entry once, in a freshly shuffled (seeded)
 order, so machine drift hits all entries alike; each visit makes ``warmup`` untimed calls right
 before the timed one.
-The per-entry value is the median over rounds and the spread its inter-quartile range.
+The per-entry value is the median over rounds (or, with ``statistic="min"``, the fastest round: on
+a shared machine whose speed changes by tens of percent within seconds it is the steadiest
+statistic, docs/lut.md) and the spread its inter-quartile range.
 
 Each isolated call pays a harness cost that the whole network pays only once (the timer, the
 ``inference_mode`` context, an ONNX Runtime ``Run``). It is measured as its own entry (a no-op
@@ -33,11 +35,25 @@ from binas.nn.static import build_block, build_fixed_parts
 from binas.resume import ResumeError, changed_settings
 from binas.space import MAX_INPUT_SIZE, SearchSpace
 
-__all__ = ["PARTIAL_FORMAT", "Entry", "FixedPart", "MeasureSettings", "build_entry", "lut_entries", "measure_lut",
-           "partial_path_for", "resolution_space"]
+__all__ = ["PARTIAL_FORMAT", "STATISTICS", "Entry", "FixedPart", "MeasureSettings", "build_entry", "lut_entries",
+           "lut_statistic", "measure_lut", "partial_path_for", "resolution_space", "summarize"]
 
 PARTIAL_FORMAT = "binas.lut-partial/1"
 OVERHEAD = "overhead"  # name of the no-op entry that measures the per-call harness cost
+STATISTICS = ("median", "min")  # how a LUT entry (and a network timed against it) sums up its rounds
+
+
+def summarize(values: Sequence[float], statistic: str = "median") -> float:
+    """The ``statistic`` (one of :data:`STATISTICS`) of a timing's rounds."""
+    return float(np.min(values) if statistic == "min" else np.median(values))
+
+
+def lut_statistic(meta: dict[str, Any]) -> str:
+    """The statistic a latency LUT's entries were taken with (LUTs before the option: the median)."""
+    value = str(meta.get("statistic", "median")).split(" ")[0]
+    if value not in STATISTICS:
+        raise FileFormatError(f"the LUT's statistic {meta.get('statistic')!r} is not one of {', '.join(STATISTICS)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,7 @@ class MeasureSettings:
     warmup: int = 2
     seed: int = 0
     clock: str = "wall"  # or "cpu": the measuring thread's CPU time (threads == 1 only)
+    statistic: str = "median"  # or "min": each entry's fastest round
 
     def check(self) -> "MeasureSettings":
         """Raise a :class:`BinasError` for an unknown backend or a non-positive count."""
@@ -67,6 +84,8 @@ class MeasureSettings:
                 raise BinasError(f"--{name.replace('_', '-')} must be {bound} (and at most {most}), got {value!r}")
         if self.clock not in CLOCKS:
             raise BinasError(f"unknown clock {self.clock!r}: choose one of {', '.join(CLOCKS)}")
+        if self.statistic not in STATISTICS:
+            raise BinasError(f"unknown statistic {self.statistic!r}: choose one of {', '.join(STATISTICS)}")
         return self
 
 
@@ -140,8 +159,9 @@ def partial_path_for(out: str | Path) -> Path:
 
 
 def _identity(space: SearchSpace, settings: MeasureSettings) -> dict[str, Any]:
-    """What a partial file must match to be resumed."""
-    return {"space": space.name, "space_hash": space.space_hash, **asdict(settings)}
+    """What a partial file must match to be resumed (the raw rounds do not depend on the statistic)."""
+    return {"space": space.name, "space_hash": space.space_hash,
+            **{k: v for k, v in asdict(settings).items() if k != "statistic"}}
 
 
 def _load_partial(path: Path, identity: dict[str, Any], names: set[str]) -> tuple[int, dict[str, list[float]]]:
@@ -187,24 +207,26 @@ def _iqr(values: Sequence[float]) -> float:
 
 def lut_from_samples(space: SearchSpace, settings: MeasureSettings, samples: dict[str, list[float]],
                      backend_meta: dict[str, Any]) -> Lut:
-    """The latency LUT: per-entry medians minus the per-call overhead (kept once, in ``fixed``)."""
-    overhead = float(np.median(samples[OVERHEAD]))
+    """The latency LUT: per-entry statistics (median or min) minus the per-call overhead (kept once, in
+    ``fixed``)."""
+    stat = settings.statistic
+    overhead = summarize(samples[OVERHEAD], stat)
     blocks: dict[str, dict[str, float]] = {}
     spread: dict[str, dict[str, float]] = {}
     for name, values in samples.items():
         if "/" in name:
             key, choice = name.split("/")
-            blocks.setdefault(key, {})[choice] = max(float(np.median(values)) - overhead, 0.0)
+            blocks.setdefault(key, {})[choice] = max(summarize(values, stat) - overhead, 0.0)
             spread.setdefault(key, {})[choice] = _iqr(values)
     meta = {
         "backend": settings.backend, **backend_meta, "threads": settings.threads,
         "batch_size": settings.batch_size, "resolution": settings.resolution or space.input_size,
         "repeats": settings.repeats, "warmup": settings.warmup, "seed": settings.seed,
-        "statistic": "median over interleaved rounds; spread = inter-quartile range",
+        "statistic": stat, "spread": "inter-quartile range over interleaved rounds",
         "call_overhead_ms": overhead, "fixed_spread_ms": _iqr(samples["fixed"]),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    return Lut(space.name, space.space_hash, "latency", "ms", float(np.median(samples["fixed"])), blocks,
+    return Lut(space.name, space.space_hash, "latency", "ms", summarize(samples["fixed"], stat), blocks,
                meta, spread)
 
 
