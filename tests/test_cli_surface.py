@@ -51,19 +51,22 @@ def test_help_imports_nothing_heavy() -> None:
 
 def test_search_imports_neither_torch_nor_matplotlib(tmp_path: Path) -> None:
     from binas.lut.table import analytic_lut
-    from binas.search.synthetic import synthetic_contributions, synthetic_lut
+    from binas.search.synthetic import random_bilinear, synthetic_contributions, synthetic_lut
 
     space, rng = load_space("mobilenetv3"), np.random.default_rng(0)
     synthetic_contributions(space, rng).save(tmp_path / "est.json")
     synthetic_lut(space, rng).save(tmp_path / "lat.json")
     analytic_lut(space, "params").save(tmp_path / "par.json")
+    random_bilinear(space, rng).save(tmp_path / "coupled.json")
     one = ["search", "-e", "est.json", "-l", "lat.json", "--max", "latency=25", "--json"]
     imported = _imported_by(one, cwd=tmp_path)
     assert "scipy" not in imported  # one budget, stage-separable: the enumeration, NumPy only
     assert not imported & {"torch", "matplotlib", "onnx", "onnxruntime"}, imported
     two = _imported_by([*one, "-l", "par.json", "--max", "params=1e12"], cwd=tmp_path)
-    assert "scipy" in two  # two budgets: the MILP
-    assert not two & {"torch", "matplotlib", "onnx", "onnxruntime"}, two
+    assert "scipy" not in two  # two budgets: still enumerated
+    coupled = _imported_by(["search", "-e", "coupled.json", *one[3:]], cwd=tmp_path)
+    assert "scipy" in coupled  # a form coupling stages: the MILP
+    assert not coupled & {"torch", "matplotlib", "onnx", "onnxruntime"}, coupled
 
 
 def test_search_builds_and_loads_only_what_it_runs(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import functools
 import numpy as np
 import pytest
 
-from binas.search import exact
+from binas.search import exact, kbest
 from binas.search.kbest import diversified_top_k, enumerable
 from binas.search.exact import solve_exact
 from binas.search.milp import position_distance, solve_milp
@@ -88,11 +88,34 @@ def test_solve_exact_top_1_and_infeasible_budgets(tmp_path) -> None:
     assert result.status == "infeasible" and result.message.startswith("infeasible: the smallest reachable latency")
 
 
-def test_cross_stage_forms_and_several_budgets_use_the_milp(tmp_path) -> None:
+@pytest.mark.parametrize("kind", ["contributions", "within-stage"])
+@pytest.mark.parametrize("quantiles", [(0.3, 0.3), (0.5, 0.8), (0.8, 0.2), (0.05, 0.05)])
+def test_several_budgets_enumerate_the_exact_sequence(tmp_path, kind, quantiles) -> None:
+    space = make_space(tmp_path, "small")
+    form, lut, params = make_inputs(space, 12)
+    if kind == "within-stage":
+        form = _within_stage(space, 12)
+    brute = BruteForce(space, form, [lut, params])
+    budgets = {name: float(np.quantile(brute.res[name], q)) for name, q in zip(("latency", "params"), quantiles)}
+    problem = problem_for(space, form, [lut, params], budgets)
+    assert enumerable(problem)
+    got, complete = diversified_top_k(problem, 6, 2)
+    assert complete and all(problem.feasible(a) for a in got)
+    expected = _greedy(brute, space, brute.feasible(budgets), 6, 2)
+    np.testing.assert_allclose([form.predict(space, a) for a in got], expected, atol=1e-9)
+    result = solve_exact(problem, top_k=3)
+    if brute.feasible(budgets).any():
+        assert result.objective == pytest.approx(brute.best(budgets)[0], abs=1e-12)
+    else:  # each budget reachable alone, not together: the MILP says so
+        assert result.status == "infeasible" and "together" in result.message
+
+
+def test_cross_stage_forms_and_too_many_budgets_use_the_milp(tmp_path, monkeypatch) -> None:
     space = make_space(tmp_path, "small")
     form, lut, params = make_inputs(space, 5)
     general, _, _ = make_inputs(space, 5, "bilinear")
     assert not enumerable(problem_for(space, general, [lut], {"latency": 1e9}))
+    monkeypatch.setattr(kbest, "MAX_BUDGETS", 1)
     assert not enumerable(problem_for(space, form, [lut, params], {"latency": 1e9, "params": 1e12}))
     with pytest.raises(ValueError):
         diversified_top_k(problem_for(space, general, [lut], {"latency": 1e9}), 3)

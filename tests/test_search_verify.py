@@ -169,6 +169,7 @@ def test_json_stdout_is_pure_over_many_budgets(tmp_path, capfd, monkeypatch) -> 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(milp_module, "milp", noisy_milp)
+    monkeypatch.setattr("binas.search.kbest.MAX_BUDGETS", 1)  # two budgets then go to HiGHS
     from binas.lut.table import analytic_lut
     from binas.search.synthetic import synthetic_contributions, synthetic_lut
     from binas.space import load_space
@@ -183,7 +184,7 @@ def test_json_stdout_is_pure_over_many_budgets(tmp_path, capfd, monkeypatch) -> 
     lut.save(tmp_path / "lat.json")
     analytic_lut(space, "params").save(tmp_path / "par.json")
     capfd.readouterr()
-    for budget in np.linspace(22, 60, 8):  # two budgets: the MILP runs (one budget is enumerated)
+    for budget in np.linspace(22, 60, 8):  # two budgets: the MILP runs (MAX_BUDGETS above)
         result = runner.invoke(app, ["search", "-e", str(tmp_path / "est.json"), "-l", str(tmp_path / "lat.json"),
                                      "-l", str(tmp_path / "par.json"), "--max", f"latency={budget}",
                                      "--max", "params=1e12", "--top-k", "2", "--json"])

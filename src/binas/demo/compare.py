@@ -1,10 +1,12 @@
 """The compared networks of the demo: at each budget the found network (the exact top-K re-scored on
 the supernet), the estimator's own argmax when verification chose another, the hand-scaled baseline
-and random networks of the same budget; then the same training and test for all of them."""
+and random networks of the same budget (:func:`candidates`, then :func:`plan_networks`); then the
+same training and test for all of them."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +30,7 @@ from binas.estimator.samples import Sample
 from binas.io import atomic_write_json, read_json
 from binas.lut.table import Lut
 from binas.search.exact import solve_exact
-from binas.search.problem import build_problem
+from binas.search.problem import SearchProblem, build_problem
 from binas.search.result import SearchResult
 from binas.search.verify import Verdict, verify_result
 from binas.search.verify_supernet import SupernetVerifier, verdict_from_correctness
@@ -36,7 +38,7 @@ from binas.space import Architecture, SearchSpace
 from binas.supernet.model import Supernet, archs_to_codes
 from binas.supernet.store import load_supernet
 
-__all__ = ["one_shot_data", "plan_networks", "random_under_budget", "train_all"]
+__all__ = ["Budget", "candidates", "one_shot_data", "plan_networks", "random_under_budget", "train_all"]
 
 
 def one_shot_data(space: SearchSpace, cfg: DemoConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,48 +108,72 @@ def _verified(space: SearchSpace, run: Path, results: list[SearchResult], cfg: D
     return _Measured(space, rows, cfg.calibration_images)
 
 
-def plan_networks(space: SearchSpace, run: Path, form: BilinearForm, lut: Lut, samples: list[Sample],
-                  cfg: DemoConfig, path: Path) -> None:
-    """Budgets (quantiles of the held-out subnets' LUT latency), and at each the compared networks.
+@dataclass(frozen=True)
+class Budget:
+    """One budget of the demo and the networks that may be compared under it."""
 
-    At each budget the exact MILP gives the estimator's top ``verify_k`` networks (pairwise at least
-    ``verify_min_distance`` block positions apart); the best of them re-scored on the supernet is the
-    found network, and the estimator's own argmax is also trained when it is another network.
-    """
+    budget_ms: float
+    problem: SearchProblem
+    result: SearchResult  # the estimator's exact top ``verify_k`` (pairwise ``verify_min_distance`` apart)
+    baseline: Architecture | None
+    random: tuple[Architecture, ...]
+
+    def architectures(self) -> list[Architecture]:
+        """Every network that may be compared here (the found one is among the top-K)."""
+        top = [self.result.architecture] + [alt[0] for alt in self.result.alternatives]
+        return top + ([self.baseline] if self.baseline is not None else []) + list(self.random)
+
+
+def candidates(space: SearchSpace, form: BilinearForm, lut: Lut, samples: list[Sample],
+               cfg: DemoConfig) -> list[Budget]:
+    """Budgets (quantiles of the held-out subnets' LUT latency) and, at each, the exact top-K of the
+    estimator, the hand-scaled baseline and the random networks. Deterministic and fast (no network runs):
+    the latency step times all of them before the verification picks the found network."""
     latencies = np.array([s.resources["latency"] for s in samples])
-    budgets = [float(np.quantile(latencies, q)) for q in cfg.budget_quantiles]
-    problems = [build_problem(space, form, [lut], {"latency": b}) for b in budgets]
-    results = [solve_exact(p, top_k=cfg.verify_k, min_distance=cfg.verify_min_distance) for p in problems]
-    for budget, result in zip(budgets, results):
+    rng = np.random.default_rng([cfg.seed, 0xB0D6E7])
+    out = []
+    for q in cfg.budget_quantiles:
+        budget = float(np.quantile(latencies, q))
+        problem = build_problem(space, form, [lut], {"latency": budget})
+        result = solve_exact(problem, top_k=cfg.verify_k, min_distance=cfg.verify_min_distance)
         if result.architecture is None:
             raise BinasError(f"no network at the {budget:.3f} ms budget: {result.message}")
+        randoms = random_under_budget(space, lut, budget, cfg.random_per_budget, cfg.random_min_fraction, rng)
+        out.append(Budget(budget, problem, result, scaled_baseline(space, [lut], [budget]), tuple(randoms)))
+    return out
+
+
+def plan_networks(space: SearchSpace, run: Path, form: BilinearForm, lut: Lut, budgets: list[Budget],
+                  cfg: DemoConfig, path: Path) -> None:
+    """At each budget the compared networks: the best of the exact top-K re-scored on the supernet is the
+    found network; the estimator's own argmax is also trained when it is another network."""
+    results = [b.result for b in budgets]
     started = time.perf_counter()
     judge = _verified(space, run, results, cfg) if cfg.verify_k > 1 else None
     verify_seconds = time.perf_counter() - started
-    rng = np.random.default_rng([cfg.seed, 0xB0D6E7])
     nets: list[dict[str, Any]] = []
     searches = []
-    for b, (budget, problem, result) in enumerate(zip(budgets, problems, results)):
-        record: dict[str, Any] = {"budget_ms": budget, "status": result.status, "solver_seconds": result.seconds}
+    for b, budget in enumerate(budgets):
+        result = budget.result
+        record: dict[str, Any] = {"budget_ms": budget.budget_ms, "status": result.status,
+                                  "solver_seconds": result.seconds}
         found = argmax = result.architecture
         if judge is not None:
-            candidates, best, extra = verify_result(problem, result, judge)
-            found = candidates[best].architecture
+            ranked, best, extra = verify_result(budget.problem, result, judge)
+            found = ranked[best].architecture
             record["verify"] = {"seconds_all_budgets": verify_seconds, "chosen": best, **extra, "candidates": [
                 {"timm": format_timm(space, c.architecture), "estimated": c.estimated, "verified": c.verified,
-                 "stderr": c.verified_stderr, "lut_ms": c.resources["latency"]} for c in candidates]}
+                 "stderr": c.verified_stderr, "lut_ms": c.resources["latency"]} for c in ranked]}
         searches.append(record)
         group = [("found", found)] + ([("argmax", argmax)] if argmax != found else [])
-        baseline = scaled_baseline(space, [lut], [budget])
-        if baseline is not None:
-            group.append(("baseline", baseline))
-        group += [(f"random{i + 1}", a) for i, a in enumerate(
-            random_under_budget(space, lut, budget, cfg.random_per_budget, cfg.random_min_fraction, rng))]
+        if budget.baseline is not None:
+            group.append(("baseline", budget.baseline))
+        group += [(f"random{i + 1}", a) for i, a in enumerate(budget.random)]
         for kind, arch in group:
             nets.append({"name": f"b{b + 1}-{kind}", "budget": b, "kind": kind.rstrip("0123456789"),
                          "timm": format_timm(space, arch), "lut_ms": float(lut.value(space, arch)),
                          "predicted": float(form.predict(space, arch))})
-    atomic_write_json(path, {"budgets_ms": budgets, "searches": searches, "networks": nets})
+    atomic_write_json(path, {"budgets_ms": [b.budget_ms for b in budgets], "searches": searches, "networks": nets})
 
 
 def _train_and_test(job: dict[str, Any]) -> dict[str, Any]:

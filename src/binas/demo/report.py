@@ -40,7 +40,7 @@ def budget_rows(plan: dict[str, Any], results: dict[str, Any], latency: dict[str
         argmax = next((n for n in group if n["kind"] == "argmax"), found)
         verify = plan["searches"][b].get("verify")
         rand = [results[n["name"]]["top1"] for n in group if n["kind"] == "random"]
-        timed = latency["networks"][found["name"]]
+        timed = latency["networks"][found["timm"]]
         measured = timed["latency_ms"]
         rows.append({
             "budget_ms": budget, "found_acc": results[found["name"]]["top1"],
@@ -95,8 +95,8 @@ def _latency_plot(plan: dict[str, Any], latency: dict[str, Any], path: Path, clo
     search's LUT (filled) and the LUT's entries re-timed in the same rounds as the networks (hollow)."""
     fig, ax = new_figure(figsize=(5.5, 6.5))
     timed = latency["networks"]
-    values = [v for n in plan["networks"] for v in (n["lut_ms"], timed[n["name"]]["lut_same_rounds_ms"],
-                                                    timed[n["name"]]["latency_ms"])]
+    values = [v for n in plan["networks"] for v in (n["lut_ms"], timed[n["timm"]]["lut_same_rounds_ms"],
+                                                    timed[n["timm"]]["latency_ms"])]
     lo, hi = min(values) * 0.9, max(values) * 1.1
     grid = np.array([lo, hi])
     ax.fill_between(grid, grid * 0.9, grid * 1.1, color="C2", alpha=0.15, label="within 10%")
@@ -105,10 +105,10 @@ def _latency_plot(plan: dict[str, Any], latency: dict[str, Any], path: Path, clo
         group = [n for n in plan["networks"] if n["kind"] == kind]
         if not group:
             continue
-        ys = [timed[n["name"]]["latency_ms"] for n in group]
+        ys = [timed[n["timm"]]["latency_ms"] for n in group]
         ax.scatter([n["lut_ms"] for n in group], ys, color=color, marker=marker, s=size * 0.6, zorder=3,
                    label=f"{label}: search's LUT")
-        ax.scatter([timed[n["name"]]["lut_same_rounds_ms"] for n in group], ys, marker=marker, s=size * 0.6,
+        ax.scatter([timed[n["timm"]]["lut_same_rounds_ms"] for n in group], ys, marker=marker, s=size * 0.6,
                    facecolors="none", edgecolors=color, zorder=3, label="  same, LUT re-timed alongside")
     ax.set(xlim=(lo, hi), ylim=(lo, hi), xlabel="LUT sum (ms)", ylabel=f"measured whole network (ms, {clock} clock)",
            title="LUT prediction vs measured latency")
@@ -206,7 +206,7 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
               "| net | LUT (ms) | measured (ms) | estimator score | one-shot | top-1 after training |",
               "|---|---|---|---|---|---|"]
     for n in plan["networks"]:
-        lines.append(f"| {n['name']} | {n['lut_ms']:.3f} | {latency['networks'][n['name']]['latency_ms']:.3f} | "
+        lines.append(f"| {n['name']} | {n['lut_ms']:.3f} | {latency['networks'][n['timm']]['latency_ms']:.3f} | "
                      f"{n['predicted']:.2f} | {results[n['name']]['one_shot']:.2f} | {results[n['name']]['top1']:.2f} |")
     lines += ["", "Estimator score = the estimator's additive prediction, the quantity the search maximises (only "
               "its order matters; far from the measured subnets it can exceed 100); one-shot = the supernet's "

@@ -8,7 +8,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-from binas.demo.compare import one_shot_data, plan_networks, train_all
+from binas.codec import format_timm
+from binas.demo.compare import candidates, one_shot_data, plan_networks, train_all
 from binas.demo.config import SOURCE_FILE, DemoConfig, check_demo_config, check_same_demo, train_config
 from binas.demo.pool import in_processes, timed
 from binas.demo.report import write_report
@@ -134,17 +135,19 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = lambda _m: None, quie
         ("held-out subnets", out / "test_samples.jsonl", partial(_sample, run, cfg, out / "test_samples.jsonl")),
     ], cfg.workers)
     form = load_estimator(est, space)
-    # the LUT is taken right before the search and the latency step use it: minutes of one-shot work
-    # between them would let a shared machine's speed drift (docs/demo.md)
+    # the LUT is taken right before the latency step times every network that may be compared: minutes
+    # of one-shot work between them would let a shared machine's speed drift (docs/demo.md)
     lut_path = steps.run("lut", out / "lut_latency.json",
                          lambda: measure_this_lut(space, cfg, out / "lut_latency.json"))
     lut = load_lut(lut_path, space)
     samples = _with_latency(space, read_samples(samples_path, space), lut)
-    plan_path = steps.run("search", out / "plan.json",
-                          lambda: plan_networks(space, run, form, lut, samples, cfg, out / "plan.json"))
+    budgets = candidates(space, form, lut, samples, cfg)
+    to_time = list(dict.fromkeys(format_timm(space, a) for b in budgets for a in b.architectures()))
+    latency = steps.run("latency", out / "latency.json", lambda: measure_latency(  # right after the LUT
+        space, lut, to_time, cfg, out / "latency.json"))
+    plan_path = steps.run("verify", out / "plan.json",
+                          lambda: plan_networks(space, run, form, lut, budgets, cfg, out / "plan.json"))
     plan = read_json(plan_path, "demo plan")
-    latency = steps.run("latency", out / "latency.json", lambda: measure_latency(  # before the training's load
-        space, lut, plan["networks"], cfg, out / "latency.json"))
     nets_dir = out / "nets"
     steps.run("same training", nets_dir / "results.json", lambda: (
         train_all(run, plan["networks"], cfg, nets_dir, log),

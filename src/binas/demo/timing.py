@@ -108,27 +108,27 @@ def raw_lut_path(path: Path) -> Path:
     return path.with_name(path.stem + "_raw.json")
 
 
-def measure_latency(space: SearchSpace, lut: Lut, nets: list[dict[str, Any]], cfg: DemoConfig, path: Path) -> None:
-    """End-to-end latency of every compared network, timed exactly like the LUT's entries.
+def measure_latency(space: SearchSpace, lut: Lut, timms: list[str], cfg: DemoConfig, path: Path) -> None:
+    """End-to-end latency of the networks ``timms`` (keyed by their timm strings in ``path``), timed
+    exactly like the LUT's entries.
 
     Same backend, threads, batch, clock, warm-up, harness and statistic, pinned to one core, over
     interleaved rounds; and the LUT's entries are timed again *in the same rounds* (with the search
     LUT's calibration), so the report can tell the LUT's error from drift of a shared machine's load
     since the LUT was measured. The networks are built from their architectures (as the LUT's
-    calibration networks are): latency does not depend on the weights, so the demo times them right
-    after the search, before the training loads the machine for minutes.
+    calibration networks are): latency does not depend on the weights, so the demo times every network
+    that may be compared right after the LUT, before the verification and the training load the machine.
     """
     settings = MeasureSettings(backend=lut.meta.get("backend", "torch"), threads=int(lut.meta.get("threads", 1)),
                                batch_size=int(lut.meta.get("batch_size", 1)), repeats=cfg.latency_repeats,
-                               warmup=int(lut.meta.get("warmup", 2)), seed=cfg.seed, clock=lut.meta.get("clock", "wall"),
-                               statistic=lut_statistic(lut.meta))
-    models = {n["name"]: build_child(space, parse_timm(space, n["timm"])) for n in nets}
+                               warmup=int(lut.meta.get("warmup", 2)), seed=cfg.seed,
+                               clock=lut.meta.get("clock", "wall"), statistic=lut_statistic(lut.meta))
+    models = {t: build_child(space, parse_timm(space, t)) for t in timms}
     session, timed, conditions = _time_with_lut(space, settings, models)
     fit = lut.meta.get("calibration")
     if fit:
         session = calibrated_lut(session, fit["slope"], fit["intercept"], fit["source"])
-    networks = {n["name"]: {"latency_ms": summarize(timed[n["name"]], settings.statistic),
-                            "iqr_ms": float(np.subtract(*np.percentile(timed[n["name"]], [75, 25]))),
-                            "lut_same_rounds_ms": float(session.value(space, parse_timm(space, n["timm"])))}
-                for n in nets}
+    networks = {t: {"latency_ms": summarize(timed[t], settings.statistic),
+                    "iqr_ms": float(np.subtract(*np.percentile(timed[t], [75, 25]))),
+                    "lut_same_rounds_ms": float(session.value(space, parse_timm(space, t)))} for t in timms}
     atomic_write_json(path, {"timing": conditions, "networks": networks})

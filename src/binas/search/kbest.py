@@ -1,12 +1,14 @@
 """Exact diversified top-K by best-first enumeration (docs/search.md, "Diversified exact top-K").
 
-For a stage-separable accuracy form and at most one budget, both accuracy and resource are sums
-of per-decision terms (a stage's depth, then each present block's choice). The networks are the
-leaves of a decision tree: stage 0's depth, its blocks, stage 1's depth, ... Under any node, the
-best reachable accuracy within the remaining budget is read exactly from the Pareto front of the
-decisions still open (built once, back to front, as in :mod:`binas.search.pareto`). A best-first
-search ordered by "accuracy so far + that exact bound" therefore pops the feasible networks in
-decreasing order of accuracy, touching only nodes that lead to them; keeping each one at
+For a stage-separable accuracy form, accuracy and every resource are sums of per-decision terms
+(a stage's depth, then each present block's choice). The networks are the leaves of a decision
+tree: stage 0's depth, its blocks, stage 1's depth, ... With one budget, the best reachable
+accuracy under any node within the remaining budget is read exactly from the Pareto front of the
+decisions still open (built once, back to front, as in :mod:`binas.search.pareto`). With several
+budgets each front gives an upper bound instead: one per budget alone, and Lagrangian ones (one
+budget kept, the others priced into the accuracy at multipliers chosen to make the root's bound
+tightest); a node's bound is the smallest. A best-first search ordered by "accuracy so far +
+bound" pops the feasible networks in decreasing order of accuracy; keeping each one at
 ``min_distance`` or more from every kept one gives exactly the sequence of
 :func:`binas.search.milp.solve_milp` without solving one MILP per network.
 """
@@ -27,12 +29,13 @@ from binas.space.encoding import codes_to_archs
 __all__ = ["diversified_top_k", "enumerable"]
 
 _Front = tuple[np.ndarray, np.ndarray]  # (resource ascending, accuracy strictly increasing)
-_SLACK = 1e-9  # relative slack on the remaining budget: bounds stay upper bounds under float rounding
+_SLACK = 1e-9  # relative slack on the remaining budgets: bounds stay upper bounds under float rounding
+MAX_BUDGETS = 3  # more budgets go to the MILP: the bounds of single fronts loosen with each one
 
 
 def enumerable(problem: SearchProblem) -> bool:
-    """True iff :func:`diversified_top_k` applies: a stage-separable form and at most one budget."""
-    return problem.stage_separable and len(problem.constrained) <= 1
+    """True iff :func:`diversified_top_k` applies: a stage-separable form and at most ``MAX_BUDGETS`` budgets."""
+    return problem.stage_separable and len(problem.constrained) <= MAX_BUDGETS
 
 
 def _best(front: _Front, room: np.ndarray) -> np.ndarray:
@@ -41,60 +44,122 @@ def _best(front: _Front, room: np.ndarray) -> np.ndarray:
     return np.where(idx >= 0, front[1][np.maximum(idx, 0)], -np.inf)
 
 
-class _Tree:
-    """Per-decision values and the exact suffix fronts ``after[s][k][j]`` (decisions after block j)."""
+class _Relaxation:
+    """Exact suffix fronts of one relaxation: resource ``primary`` kept as a budget, the others priced
+    at ``prices`` per unit (a Lagrangian relaxation; price 0 drops that budget).
 
-    def __init__(self, problem: SearchProblem) -> None:
+    ``after[s][k][j]`` is the front of blocks j.. of stage s (depth option k) and stages s+1..; its
+    accuracy is the estimator's minus the priced resources, so ``price . room + best(after, room_p)``
+    bounds the accuracy of every completion that meets all budgets.
+    """
+
+    def __init__(self, problem: SearchProblem, costs: np.ndarray, depth_acc: list[np.ndarray], primary: int,
+                 prices: np.ndarray) -> None:
+        self.primary, self.prices = primary, prices
+        priced, t = prices @ costs, costs[primary]
         space = problem.space
-        constrained = problem.constrained
-        t = constrained[0].t if constrained else np.zeros(space.num_alpha)
-        self.budget = (constrained[0].budget - constrained[0].fixed) if constrained else math.inf
-        self.slack = _SLACK * max(1.0, float(np.abs(t).sum()), abs(self.budget) if constrained else 0.0)
-        self.const = float(problem.accuracy.const)
-        p_beta = np.asarray(problem.accuracy.p_beta, dtype=float)
-        self.depth_acc = [p_beta[space.beta_offsets[s]:space.beta_offsets[s] + len(st.depths)]
-                          for s, st in enumerate(space.stages)]
-        self.stages = space.stages
-        self.leaf: list[list[list[_Front]]] = []  # [s][k][j]: (resource, accuracy) of each choice
-        self.after: list[list[list[_Front]]] = []  # [s][k][j]: front of blocks j.. of stage s, then stages s+1..
+        self.after: list[list[list[_Front]]] = []
         front: _Front = (np.zeros(1), np.zeros(1))
         for s in reversed(range(len(space.stages))):
-            stage = space.stages[s]
-            leaves, afters, branches = [], [], []
-            for k, d in enumerate(stage.depths):
-                leaf = [position_values(problem, t, s, k, j) for j in range(d)]
+            afters, branches = [], []
+            for k, d in enumerate(space.stages[s].depths):
                 after = [front]
                 for j in reversed(range(d)):
-                    after.insert(0, pareto_sum(*leaf[j], *after[0])[:2])
-                leaves.append(leaf)
+                    res, acc = position_values(problem, t, s, k, j)
+                    after.insert(0, pareto_sum(res, acc - position_values(problem, priced, s, k, j)[0], *after[0])[:2])
                 afters.append(after)
-                branches.append((after[0][0], after[0][1] + self.depth_acc[s][k]))
-            self.leaf.insert(0, leaves)
+                branches.append((after[0][0], after[0][1] + depth_acc[s][k]))
             self.after.insert(0, afters)
             res = np.concatenate([r for r, _ in branches])
             acc = np.concatenate([a for _, a in branches])
             keep = prune(res, acc)
             front = (res[keep], acc[keep])
+        self.root = front
+
+    def bound(self, front: _Front, rooms: np.ndarray) -> np.ndarray:
+        """Bound on the rest's accuracy for each row of remaining budgets ``rooms`` (n, budgets)."""
+        best = _best(front, rooms[:, self.primary])
+        return best + rooms @ self.prices if self.prices.any() else best  # (no budget: rooms are inf)
+
+
+class _Tree:
+    """Per-decision accuracy and resources, and the relaxations that bound every node."""
+
+    def __init__(self, problem: SearchProblem) -> None:
+        space = problem.space
+        constrained = problem.constrained
+        self.costs = (np.array([r.t for r in constrained]) if constrained else np.zeros((1, space.num_alpha)))
+        self.budgets = (np.array([r.budget - r.fixed for r in constrained]) if constrained else np.array([math.inf]))
+        scale = np.maximum(1.0, np.abs(self.costs).sum(axis=1))
+        self.slack = _SLACK * np.maximum(scale, np.where(np.isfinite(self.budgets), np.abs(self.budgets), 0.0))
+        self.const = float(problem.accuracy.const)
+        p_beta = np.asarray(problem.accuracy.p_beta, dtype=float)
+        self.depth_acc = [p_beta[space.beta_offsets[s]:space.beta_offsets[s] + len(st.depths)]
+                          for s, st in enumerate(space.stages)]
+        self.stages = space.stages
+        self.leaf: list[list[list[tuple[np.ndarray, np.ndarray]]]] = [  # [s][k][j]: (resources (m, c), accuracy (c,))
+            [[(np.array([position_values(problem, t, s, k, j)[0] for t in self.costs]),
+               position_values(problem, self.costs[0], s, k, j)[1]) for j in range(d)]
+             for k, d in enumerate(st.depths)] for s, st in enumerate(space.stages)]
+        m = len(self.budgets)
+        self.relaxations = [_Relaxation(problem, self.costs, self.depth_acc, i, np.zeros(m)) for i in range(m)]
+        if m > 1:
+            self.relaxations.append(self._priced(problem))
+
+    def _root_bound(self, relaxation: _Relaxation) -> float:
+        return float(relaxation.bound(relaxation.root, self.budgets[None, :] + self.slack)[0])
+
+    def _priced(self, problem: SearchProblem) -> _Relaxation:
+        """The Lagrangian relaxation (budget 0 kept, the others priced) with the tightest root bound.
+
+        The root bound is convex in each price: each is searched on a geometric grid (steps of 4x)
+        around its front's accuracy per unit of resource, then refined (2x, then 1.41x), one resource
+        at a time.
+        """
+        best = self.relaxations[0]
+        for i in range(1, len(self.budgets)):
+            res, acc = self.relaxations[i].root
+            unit = (acc[-1] - acc[0]) / max(res[-1] - res[0], 1e-300)
+            tried: dict[float, tuple[float, _Relaxation]] = {0.0: (self._root_bound(best), best)}
+
+            def value(price: float, base: np.ndarray = best.prices, i: int = i) -> float:
+                if price not in tried:
+                    prices = base.copy()
+                    prices[i] = price
+                    relaxation = _Relaxation(problem, self.costs, self.depth_acc, 0, prices)
+                    tried[price] = (self._root_bound(relaxation), relaxation)
+                return tried[price][0]
+
+            price = min([0.0, *(unit * 4.0 ** np.arange(-4, 5))], key=value)
+            for step in (2.0, 2.0 ** 0.5):
+                price = min((price / step, price, price * step), key=value)
+            best = tried[price][1]
+        return best
 
     def children(self, node: tuple) -> tuple[np.ndarray, list[tuple]]:
-        """Exact bounds (descending) and states of a node's feasible children."""
+        """Upper bounds (descending) and states of a node's feasible children."""
         s, k, j, acc, res, codes = node
-        room_left = self.budget - res + self.slack
+        room = self.budgets - res + self.slack
         if k < 0:  # choose stage s's depth
-            ks = np.arange(len(self.stages[s].depths))
+            ks = range(len(self.stages[s].depths))
             accs = acc + self.depth_acc[s]
-            bounds = accs + np.array([_best(self.after[s][kk][0], np.array([room_left]))[0] for kk in ks])
-            states = [(s, int(kk), 0, float(accs[kk]), res, codes) for kk in ks]
+            rooms = np.repeat(room[None, :], len(accs), axis=0)
+            rest = np.min([[r.bound(r.after[s][kk][0], rooms[kk:kk + 1])[0] for kk in ks] for r in self.relaxations],
+                          axis=0)
+            states = [(s, kk, 0, float(accs[kk]), res, codes) for kk in ks]
         else:  # choose block j's choice
             d = self.stages[s].depths[k]
             leaf_res, leaf_acc = self.leaf[s][k][j]
-            accs, ress = acc + leaf_acc, res + leaf_res
-            bounds = accs + _best(self.after[s][k][j + 1], room_left - leaf_res)
+            accs, rooms = acc + leaf_acc, room[None, :] - leaf_res.T
+            rest = np.min([r.bound(r.after[s][k][j + 1], rooms) for r in self.relaxations], axis=0)
             if j + 1 < d:  # next block of this stage
                 nxt, pad = (s, k, j + 1), ()
             else:  # next stage's depth; this stage's absent positions coded -1
                 nxt, pad = (s + 1, -1, 0), (-1,) * (self.stages[s].num_positions - d)
-            states = [(*nxt, float(a), float(r), codes + (c, *pad)) for c, (a, r) in enumerate(zip(accs, ress))]
+            ress = res + leaf_res.T  # (choices, budgets)
+            states = [(*nxt, float(a), ress[c], codes + (c, *pad)) for c, a in enumerate(accs)]
+        rest = np.where(np.all(rooms >= 0, axis=1), rest, -np.inf)
+        bounds = accs + rest
         order = [i for i in np.argsort(-bounds, kind="stable") if bounds[i] > -np.inf]
         return bounds[order], [states[i] for i in order]
 
@@ -111,7 +176,7 @@ def diversified_top_k(problem: SearchProblem, top_k: int, min_distance: int = 1,
     Requires :func:`enumerable` ``(problem)``.
     """
     if not enumerable(problem):
-        raise ValueError("diversified_top_k needs a stage-separable estimator and at most one budget")
+        raise ValueError(f"diversified_top_k needs a stage-separable estimator and at most {MAX_BUDGETS} budgets")
     tree = _Tree(problem)
     num_stages = len(problem.space.stages)
     counter = itertools.count()
@@ -123,7 +188,7 @@ def diversified_top_k(problem: SearchProblem, top_k: int, min_distance: int = 1,
             s, k, _, _, _, codes = states[0]
             heapq.heappush(heap, (-float(bounds[0]), -(s + (k >= 0) + len(codes)), next(counter), bounds, states, 0))
 
-    push((0, -1, 0, tree.const, 0.0, ()))
+    push((0, -1, 0, tree.const, np.zeros(len(tree.budgets)), ()))
     kept: list[Architecture] = []
     kept_codes = np.zeros((0, problem.space.layout.num_positions), dtype=np.int64)
     visited = 0
