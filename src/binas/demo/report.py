@@ -227,11 +227,13 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
               "each budget's exact top-K) sit on it or just below, the held-out random subnets (grey) below.", "",
               f"![front]({plots['front'].name})", "",
               "## LUT vs measured latency", "", *_calibration_text(lut_meta.get("calibration")),
-              "Every compared network, built from its architecture right after the search (before the "
-              f"training loads the machine), timed end to end exactly like the LUT entries: {timing['backend']}, "
-              f"{timing['threads']} thread, batch {timing['batch_size']}, {timing['clock']} clock, pinned to core "
-              f"{timing.get('pinned_core')}, {timing['warmup']} warm-up calls per visit, {timing['repeats']} "
-              "interleaved rounds, medians. The LUT's entries were timed again in the same rounds (hollow "
+              "Every network that may be compared (each budget's exact top-K, the baselines, the random "
+              "networks), built from its architecture right after the LUT was measured (before the "
+              "verification and the training load the machine), timed end to end exactly like the LUT "
+              f"entries: {timing['backend']}, {timing['threads']} thread, batch {timing['batch_size']}, "
+              f"{timing['clock']} clock, pinned to core {timing.get('pinned_core')}, {timing['warmup']} warm-up "
+              f"calls per visit, {timing['repeats']} interleaved rounds, each summed up by its "
+              f"{timing.get('statistic', 'median')}. The LUT's entries were timed again in the same rounds (hollow "
               "markers), which separates the LUT's own error from a change of the machine's load since the "
               "LUT was measured. "
               f"Load average (1/5/15 min) when the LUT was measured: {lut_meta.get('loadavg_before')}; when the "

@@ -1,6 +1,6 @@
 """The exact solver behind ``--solver milp`` (docs/search.md): enumeration where it applies, else HiGHS.
 
-With a stage-separable estimator and at most one budget (the paper's setting and the default),
+With a stage-separable estimator and at most three budgets (the paper's setting and the default),
 the optimum and the diversified top-K come from the best-first enumeration over exact fronts
 (:mod:`binas.search.kbest`, NumPy only); otherwise, or if that enumeration visits too many
 networks, from the MILP (:mod:`binas.search.milp`), which continues where the enumeration stopped.
