@@ -73,8 +73,9 @@ def measure(
     seed: Annotated[int, typer.Option(help="Seed of the shuffled measurement order.")] = 0,
     clock: Annotated[Clock, typer.Option(help="wall: elapsed time; cpu: the measuring thread's CPU time (ignores "
                                               "other processes on a busy machine; --threads 1).")] = Clock.wall,
-    statistic: Annotated[Statistic, typer.Option(help="Each entry's value over its rounds: median, or min (the "
-                                                      "fastest round: steadier on a shared machine).")] = Statistic.median,
+    statistic: Annotated[Statistic, typer.Option(
+        help="Each entry's value over its rounds: median, or min (the fastest round: steadier on a shared "
+             "machine).")] = Statistic.median,
     json_out: JsonOption = False,
 ) -> None:
     """Time every block position x choice and the fixed part; resumable (re-run the same command)."""
