@@ -64,6 +64,15 @@ def test_search_imports_neither_torch_nor_matplotlib(tmp_path: Path) -> None:
     assert not imported & {"torch", "matplotlib", "onnx", "onnxruntime"}, imported
     two = _imported_by([*one, "-l", "par.json", "--max", "params=1e12"], cwd=tmp_path)
     assert "scipy" not in two  # two budgets: still enumerated
+    from binas.estimator.predictors import encode_archs
+    from binas.estimator.stacking import StackPredictor
+    from binas.estimator.store import save_predictor
+
+    archs = [space.sample(rng) for _ in range(40)]
+    save_predictor(StackPredictor(space).fit(encode_archs(space, archs), rng.normal(70, 1, 40)), tmp_path / "stack.json")
+    for judge in ("est.json", "stack.json"):  # a form or a stack file judges without torch or SciPy
+        verified = _imported_by([*one, "--verify", "5", "--verify-with", judge], cwd=tmp_path)
+        assert not verified & {"torch", "scipy", "matplotlib"}, (judge, verified & {"torch", "scipy"})
     coupled = _imported_by(["search", "-e", "coupled.json", *one[3:]], cwd=tmp_path)
     assert "scipy" in coupled  # a form coupling stages: the MILP
     assert not coupled & {"torch", "matplotlib", "onnx", "onnxruntime"}, coupled

@@ -16,7 +16,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from scipy.optimize import nnls
 
 from binas.errors import DataError
 from binas.estimator.form import BilinearForm
@@ -65,6 +64,8 @@ class StackPredictor(_Fitted):
             train, test = fold != f, fold == f
             for m, member in enumerate(_members(self.space)):
                 oof[test, m] = member.fit(X[train], y[train]).predict(X[test])
+        from scipy.optimize import nnls  # only when fitting: loading a stack to judge with stays SciPy-free
+
         weights, _ = nnls(oof - oof.mean(axis=0), y - y.mean())
         intercept = float(y.mean() - oof.mean(axis=0) @ weights)
         linear, auto, quad = (member.fit(X, y) for member in _members(self.space))

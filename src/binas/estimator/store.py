@@ -6,6 +6,9 @@ kind, hyperparameters and the name and sha256 of a safetensors sidecar with thei
 (``NAME.weights.safetensors`` beside ``NAME.json``); ``stack`` holds its linear + auto part as a
 bilinear ``form`` (nested, so it is never mistaken for a plain form) and its quadratic member in the
 sidecar. Non-bilinear kinds are searched through a bilinear surrogate or by evolution.
+
+Weights are read and written as NumPy arrays: only an MLP (or AutoBuild) file loads torch, so judging
+a search with a form, quadratic or stack file costs no torch import (1.5 s).
 """
 
 from __future__ import annotations
@@ -15,18 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import safetensors.torch
-import torch
+import safetensors.numpy
 
 from binas.artifacts import check_finite, read_format, read_sidecar
-from binas.autobuild.io import load_autobuild, save_autobuild
 from binas.errors import FileFormatError
 from binas.estimator.form import ESTIMATOR_FORMAT, NON_BILINEAR_KINDS, BilinearForm, form_from_json
 from binas.estimator.models import (LinearPredictor, MLPPredictor, QuadraticPredictor, _mlp,
                                         encode_archs)
 from binas.estimator.stacking import StackPredictor
 from binas.io import atomic_write_bytes, atomic_write_json
-from binas.nn.safeload import build_fitting
 from binas.space import Architecture, SearchSpace
 
 __all__ = ["FormPredictor", "NON_BILINEAR_KINDS", "load_predictor", "save_predictor"]
@@ -50,15 +50,15 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.stem + ".weights.safetensors")
 
 
-def _tensors(pred: Any) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _tensors(pred: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     if isinstance(pred, StackPredictor):  # the quadratic member's weights; the rest is the stored form
         tensors, params = _tensors(pred.quadratic_)
         return tensors, {**params, "member_weights": [float(w) for w in pred.weights_], "folds": pred.folds,
                          "random_state": pred.random_state, "oof_mse": pred.oof_mse_}
     if isinstance(pred, QuadraticPredictor):
-        t = {"X_fit": torch.as_tensor(pred.X_fit_), "dual_coef": torch.as_tensor(pred.dual_coef_)}
+        t = {"X_fit": np.ascontiguousarray(pred.X_fit_), "dual_coef": np.ascontiguousarray(pred.dual_coef_)}
         return t, {"intercept": pred.intercept_, "ridge": pred.ridge_}
-    t = {f"net.{k}": v.detach().contiguous() for k, v in pred.net_.state_dict().items()}
+    t = {f"net.{k}": np.ascontiguousarray(v.detach().cpu().numpy()) for k, v in pred.net_.state_dict().items()}
     return t, {"y_mean": pred.y_mean_, "y_std": pred.y_std_, **pred.hyperparameters()}
 
 
@@ -66,6 +66,7 @@ def save_predictor(pred: Any, path: str | Path) -> Path:
     """Write a fitted predictor as ``binas.estimator/1`` (plus a weights sidecar for non-bilinear kinds)."""
     path = Path(path)
     if getattr(pred, "kind", None) == "autobuild":  # graph model with its own file layout
+        from binas.autobuild.io import save_autobuild
 
         return save_autobuild(pred, path)
     if isinstance(pred, LinearPredictor) or getattr(pred, "kind", None) in ("auto", "ensemble"):
@@ -73,7 +74,7 @@ def save_predictor(pred: Any, path: str | Path) -> Path:
     if not isinstance(pred, (QuadraticPredictor, MLPPredictor, StackPredictor)):
         raise FileFormatError(f"cannot save a {type(pred).__name__}")
     tensors, params = _tensors(pred)
-    data = safetensors.torch.save(tensors, {"format": "binas.predictor-weights/1", "kind": pred.kind})
+    data = safetensors.numpy.save(tensors, {"format": "binas.predictor-weights/1", "kind": pred.kind})
     side = atomic_write_bytes(_sidecar(path), data)
     space = pred.space
     obj = {"format": ESTIMATOR_FORMAT, "space": space.name, "space_hash": space.space_hash, "kind": pred.kind,
@@ -85,15 +86,15 @@ def save_predictor(pred: Any, path: str | Path) -> Path:
     return atomic_write_json(path, obj)
 
 
-def _load_weights(path: Path, obj: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _load_weights(path: Path, obj: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     data = read_sidecar(path, obj.get("weights"), obj.get("weights_sha256"), f"estimator file {path}")
     params = obj.get("parameters")
     if not isinstance(params, dict):
         raise FileFormatError(f"estimator file {path} is missing its 'parameters'")
-    return safetensors.torch.load(data), params
+    return safetensors.numpy.load(data), params
 
 
-def _rebuild(kind: str, space: SearchSpace, tensors: dict[str, torch.Tensor], p: dict[str, Any],
+def _rebuild(kind: str, space: SearchSpace, tensors: dict[str, np.ndarray], p: dict[str, Any],
              obj: dict[str, Any], source: str) -> Any:
     if kind == "stack":
         if not isinstance(obj.get("form"), dict):
@@ -110,12 +111,16 @@ def _rebuild(kind: str, space: SearchSpace, tensors: dict[str, torch.Tensor], p:
         return pred
     if kind == "quadratic":
         pred = QuadraticPredictor(space, ridge=p["ridge"])
-        pred.X_fit_, pred.dual_coef_ = tensors["X_fit"].double().numpy(), tensors["dual_coef"].double().numpy()
+        pred.X_fit_, pred.dual_coef_ = tensors["X_fit"].astype(np.float64), tensors["dual_coef"].astype(np.float64)
         pred.intercept_, pred.ridge_ = float(p["intercept"]), float(p["ridge"])
         return pred
+    import torch
+
+    from binas.nn.safeload import build_fitting
+
     hyper = {k: p[k] for k in ("hidden", "layers", "epochs", "lr", "weight_decay", "batch_size", "random_state")}
     pred = MLPPredictor(space, **hyper)
-    weights = {k[len("net."):]: v for k, v in tensors.items()}
+    weights = {k[len("net."):]: torch.from_numpy(v.copy()) for k, v in tensors.items()}
     net = build_fitting(lambda: _mlp(space.num_alpha + space.num_beta, int(p["hidden"]), int(p["layers"])),
                         weights, "its weights file")
     net.load_state_dict(weights)
@@ -132,6 +137,7 @@ def load_predictor(path: str | Path, space: SearchSpace) -> Any:
     path = Path(path)
     obj = read_format(path, ESTIMATOR_FORMAT, "estimator file")
     if obj.get("kind") == "autobuild":  # graph model with its own file layout (binas.autobuild.io)
+        from binas.autobuild.io import load_autobuild
 
         return load_autobuild(path, space)
     if obj.get("kind") not in NON_BILINEAR_KINDS:
