@@ -13,10 +13,10 @@ import torch
 
 from binas.codec import format_timm, parse_timm
 from binas.demo.config import DemoConfig
+from binas.deploy.evaluate import timing_settings
 from binas.io import atomic_write_json
 from binas.lut.fidelity import calibrated_lut
-from binas.lut.measure import (OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, lut_statistic,
-                               summarize)
+from binas.lut.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, summarize
 from binas.lut.table import Lut
 from binas.lut.timing import make_backend, timing_rounds
 from binas.nn.static import build_child
@@ -119,10 +119,8 @@ def measure_latency(space: SearchSpace, lut: Lut, timms: list[str], cfg: DemoCon
     calibration networks are): latency does not depend on the weights, so the demo times every network
     that may be compared right after the LUT, before the verification and the training load the machine.
     """
-    settings = MeasureSettings(backend=lut.meta.get("backend", "torch"), threads=int(lut.meta.get("threads", 1)),
-                               batch_size=int(lut.meta.get("batch_size", 1)), repeats=cfg.latency_repeats,
-                               warmup=int(lut.meta.get("warmup", 2)), seed=cfg.seed,
-                               clock=lut.meta.get("clock", "wall"), statistic=lut_statistic(lut.meta))
+    settings = MeasureSettings(**timing_settings(lut), repeats=cfg.latency_repeats,
+                               warmup=int(lut.meta.get("warmup", 2)), seed=cfg.seed)
     models = {t: build_child(space, parse_timm(space, t)) for t in timms}
     session, timed, conditions = _time_with_lut(space, settings, models)
     fit = lut.meta.get("calibration")

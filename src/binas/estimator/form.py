@@ -20,10 +20,17 @@ from binas.errors import FileFormatError
 from binas.io import atomic_write_json
 from binas.space import Architecture, SearchSpace
 
-__all__ = ["ESTIMATOR_FORMAT", "BilinearForm", "load_estimator"]
+__all__ = ["ESTIMATOR_FORMAT", "BilinearForm", "bilinear_rows", "load_estimator"]
 
 ESTIMATOR_FORMAT = "binas.estimator/1"
 NON_BILINEAR_KINDS = ("quadratic", "mlp", "autobuild", "stack")  # kinds saved with weights, not (only) a form
+
+
+def bilinear_rows(X: np.ndarray, const: float, p_alpha: np.ndarray, p_beta: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """``const + p_alpha.a + p_beta.b + a^T Q b`` for every row ``[a | b]`` of a one-hot feature matrix."""
+    X = np.asarray(X, dtype=float)
+    A, B = X[:, :p_alpha.size], X[:, p_alpha.size:]
+    return const + A @ p_alpha + B @ p_beta + np.sum((A @ Q) * B, axis=1)
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,7 @@ class BilinearForm:
 
     def evaluate_rows(self, X: np.ndarray) -> np.ndarray:
         """Values for the rows ``[alpha | beta]`` of a one-hot feature matrix."""
-        X = np.asarray(X, dtype=float)
-        A, B = X[:, :self.p_alpha.size], X[:, self.p_alpha.size:]
-        return self.const + A @ self.p_alpha + B @ self.p_beta + np.sum((A @ self.Q) * B, axis=1)
+        return bilinear_rows(X, self.const, self.p_alpha, self.p_beta, self.Q)
 
     def predict(self, space: SearchSpace, arch: Architecture) -> float:
         """Predicted accuracy of one architecture."""

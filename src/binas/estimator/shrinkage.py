@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from binas.errors import DataError, FileFormatError
-from binas.estimator.form import BilinearForm
+from binas.estimator.form import BilinearForm, bilinear_rows
 from binas.estimator.models import _check_xy, _Fitted, bilinear_pairs, encode_archs, ridge_loo_error, with_products
 from binas.space import Architecture, SearchSpace
 
@@ -72,10 +72,7 @@ class AutoPredictor(_Fitted):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         self._require_fit("Q_")
-        X = np.asarray(X, dtype=float)
-        na = self.space.num_alpha
-        A, B = X[:, :na], X[:, na:]
-        return self.const_ + A @ self.p_alpha_ + B @ self.p_beta_ + np.sum((A @ self.Q_) * B, axis=1)
+        return bilinear_rows(X, self.const_, self.p_alpha_, self.p_beta_, self.Q_)
 
     def fit_info(self) -> dict[str, Any]:
         return {"features": "linear" if self.scale_ == 0.0 else "bilinear", "interaction_scale": self.scale_,
@@ -120,7 +117,7 @@ class EnsemblePredictor(AutoPredictor):
     def predict_spread(self, X: np.ndarray) -> np.ndarray:
         """Standard deviation of the members' predictions per row of ``X``."""
         self._require_fit("members_")
-        return _spread(self.space, self.members_, np.asarray(X, dtype=float))
+        return _spread(self.members_, X)
 
     def to_form(self) -> BilinearForm:
         form = super().to_form()
@@ -133,10 +130,8 @@ class EnsemblePredictor(AutoPredictor):
                             form.Q, extra)
 
 
-def _spread(space: SearchSpace, members: list[tuple], X: np.ndarray) -> np.ndarray:
-    na = space.num_alpha
-    A, B = X[:, :na], X[:, na:]
-    preds = np.array([c + A @ pa + B @ pb + np.sum((A @ q) * B, axis=1) for c, pa, pb, q in members])
+def _spread(members: list[tuple], X: np.ndarray) -> np.ndarray:
+    preds = np.array([bilinear_rows(X, c, pa, pb, q) for c, pa, pb, q in members])
     return preds.std(axis=0, ddof=1)
 
 
@@ -169,4 +164,4 @@ def ensemble_spread_fn(form: BilinearForm, space: SearchSpace) -> Callable[[list
     if "ensemble" not in form.extra:
         return None
     members = _members(form, space)
-    return lambda archs: _spread(space, members, encode_archs(space, archs))
+    return lambda archs: _spread(members, encode_archs(space, archs))
