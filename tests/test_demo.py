@@ -173,6 +173,10 @@ def test_demo_config_errors(tmp_path) -> None:
     config.write_text("verify_k: 0\n")
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--config", str(config)])
     assert result.exit_code == 2 and "verify_k must be a whole number >= 1" in result.output
+    for bad in ("abc", "true", "0", ".nan"):
+        config.write_text(f"finetune_lr: {bad}\n")
+        result = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--config", str(config)])
+        assert result.exit_code == 2 and "finetune_lr must be a positive number" in result.output, result.output
     missing = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--pretrained", str(tmp_path / "no.st")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
 

@@ -53,6 +53,7 @@ class DemoConfig:
     random_min_fraction: float = 0.9  # they use between this fraction and all of the budget (by the LUT)
     finetune_steps: int = 40  # the same training for every compared network: steps from inherited weights
     finetune_batch_size: int = 128  # images per step
+    finetune_lr: float = 0.005  # peak learning rate of that training (SGD, cosine; docs/demo.md "The same training")
     eval_images: int | None = None  # test images per compared network (None: the whole test split)
     latency_repeats: int = 50  # interleaved timed rounds of the compared networks
     workers: int = 2  # processes that train the compared networks side by side (one thread each), and the
@@ -69,7 +70,7 @@ def train_config(cfg: DemoConfig, run: Path) -> Any:
 def finetune_settings(cfg: DemoConfig) -> dict[str, Any]:
     """The same training of every compared network (``binas.deploy.finetune.FinetuneConfig`` fields)."""
     return {"data": cfg.data, "data_dir": cfg.data_dir, "max_steps": cfg.finetune_steps, "augment": False,
-            "batch_size": cfg.finetune_batch_size, "seed": cfg.seed}
+            "batch_size": cfg.finetune_batch_size, "lr": cfg.finetune_lr, "seed": cfg.seed}
 
 
 _COUNTS = ("lut_repeats", "estimator_images", "test_subnets", "test_images", "finetune_steps", "latency_repeats",
@@ -104,6 +105,9 @@ def check_demo_config(cfg: DemoConfig) -> DemoConfig:
     if not isinstance(q, (list, tuple)) or not 1 <= len(q) <= 10 or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 1 for v in q):
         raise BinasError(f"demo setting budget_quantiles must list 1 to 10 numbers in (0, 1), got {q!r}")
+    lr = cfg.finetune_lr
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf"):
+        raise BinasError(f"demo setting finetune_lr must be a positive number, got {lr!r}")
     frac = cfg.random_min_fraction
     if isinstance(frac, bool) or not isinstance(frac, (int, float)) or not 0 <= frac < 1:
         raise BinasError(f"demo setting random_min_fraction must be a number in [0, 1), got {frac!r}")

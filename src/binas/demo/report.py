@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from binas.deploy.finetune import FinetuneConfig
 from binas.estimator.form import BilinearForm
 from binas.estimator.metrics import all_metrics
 from binas.estimator.samples import Sample
@@ -189,7 +188,7 @@ def _markdown(space, summary, plan, results, latency, plots, insights) -> list[s
              f"{cfg['random_per_budget']} random networks using {cfg['random_min_fraction'] * 100:.0f}-100% of "
              f"the budget. All get the same training: {steps} fine-tuning steps of {cfg['finetune_batch_size']} "
              f"images from their inherited supernet weights (SGD with Nesterov momentum, cosine learning rate from "
-             f"{FinetuneConfig().lr}, KD from the heaviest path, no augmentation). Top-1 is measured "
+             f"{cfg['finetune_lr']}, KD from the heaviest path, no augmentation). Top-1 is measured "
              f"on {_images(rows[0]['test_images'])}.", "",
              "## Found vs baseline vs random, same budget and training", "",
              "| budget (ms) | found top-1 | baseline top-1 | random median | random best | found LUT (ms) | "
