@@ -30,8 +30,9 @@ every method returns one network per budget (5 budgets: 10/25/50/75/90% quantile
   first N - K samples (K at most N / 2), its exact top-K measured like every sample (truth + the same noise), the best
   measured returned. A measurement here is the truth plus noise; a supernet's one-shot score is a
   proxy with its own ranking error (docs/ground-truth.md), so this is its best case;
-- ``verify-measure-2``: the same K measurements in two rounds: the fit's top-K/2 measured, the fit
-  redone with them, its best K/2 among the rest measured, the best measured of all returned.
+- ``verify-measure-2`` / ``verify-measure-4``: the same K measurements in two / four rounds: the fit's
+  top K/R measured, the fit redone with them, its best K/R among the rest measured, and so on; the best
+  measured of all returned.
 
 Regret = true best under the budget - true value of the returned network (points; 0 is perfect).
 Times are process CPU seconds (robust to a loaded machine).
@@ -48,8 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from binas.estimator.predictors import (BilinearPredictor, LinearPredictor, MLPPredictor, QuadraticPredictor,
-                                        encode_archs)
-from binas.estimator.predictors import bilinear_pairs
+                                        bilinear_pairs)
 from binas.estimator.shrinkage import AutoPredictor, EnsemblePredictor
 from binas.estimator.stacking import StackPredictor
 from binas.io import atomic_write_json
@@ -57,6 +57,7 @@ from binas.search import build_problem
 from binas.search.evolution import EvolutionConfig, evolve
 from binas.search.exact import solve_exact
 from binas.search.problem import make_resources
+from binas.search.rounds import auto_refit, verify_in_rounds
 from binas.search.synthetic import synthetic_lut
 from binas.search.verify import PredictorVerifier, verify_result
 from binas.space import Architecture, SearchSpace, space_from_dict
@@ -148,7 +149,7 @@ def run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed, k: int =
     fits = _fits(space, Xs, ys, seed)
     k_measured = min(k, n // 2)  # verify-measure: n - k_measured samples fitted, k_measured candidates measured
     fit_before_measuring = AutoPredictor(space).fit(Xs[: n - k_measured], ys[: n - k_measured])
-    noise_streams = {name: np.random.default_rng([2000 + i, seed]) for i, name in enumerate(("one", "two"))}
+    noise_streams = {name: np.random.default_rng([2000 + i, seed]) for i, name in enumerate(("one", "two", "four"))}
 
     def measurer(stream: str):
         def measure(archs: list[Architecture]) -> np.ndarray:
@@ -186,32 +187,18 @@ def run_one(space, per_stage, X, truth, lut_obj, lut, budgets, n, seed, k: int =
         top = solve_exact(problem, top_k=k_measured, min_distance=MIN_DISTANCE)
         cands, chosen, _ = verify_result(problem, top, PredictorVerifier(measurer("one"), "measured"))
         record("verify-measure", budget, best, cands[chosen].architecture, time.process_time() - t)
-        t = time.process_time()  # two rounds: half the candidates measured, the fit redone with them, the rest
-        record("verify-measure-2", budget, best,
-               _two_rounds(space, Xs, ys, k_measured, budget, lut_obj, measurer("two")), time.process_time() - t)
+        for rounds, stream in ((2, "two"), (4, "four")):  # search --verify K --verify-rounds R --samples
+            t = time.process_time()
+            cands, chosen, _ = verify_in_rounds(problem, PredictorVerifier(measurer(stream), "measured"),
+                                                k_measured, rounds, MIN_DISTANCE,
+                                                auto_refit(space, Xs[: n - k_measured], ys[: n - k_measured]))
+            record(f"verify-measure-{rounds}", budget, best, cands[chosen].architecture, time.process_time() - t)
         t = time.process_time()
         evo = evolve(space, fits["mlp"].predict_archs, make_resources(space, [lut_obj], {"latency": budget}),
                      seed=seed, config=EVOLUTION)
         record("evo-mlp", budget, best, evo.architecture, time.process_time() - t)
     return out
 
-
-
-def _two_rounds(space, Xs, ys, k, budget, lut_obj, measure) -> Architecture:
-    """``k`` measurements in two rounds: the ``auto`` fit's exact top-k/2 measured, the fit redone with them
-    (they lie where the budget binds, where the first fit is least sure), its top-k/2 among the rest
-    measured; the best measured of all is returned."""
-    n0, half = len(ys) - k, k // 2
-    X, y, seen = Xs[:n0], ys[:n0], {}
-    for size in (half, k - half):
-        problem = build_problem(space, AutoPredictor(space).fit(X, y).to_form(), [lut_obj], {"latency": budget})
-        top = solve_exact(problem, top_k=size + len(seen), min_distance=MIN_DISTANCE)
-        new = [a for a in [top.architecture] + [alt[0] for alt in top.alternatives] if a not in seen][:size]
-        values = measure(new)
-        seen.update(zip(new, values))
-        X = np.vstack([X, encode_archs(space, new)])
-        y = np.concatenate([y, values])
-    return max(seen, key=seen.get)
 
 
 def main() -> None:

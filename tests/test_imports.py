@@ -55,6 +55,7 @@ TORCH_FREE = ("binas.errors", "binas.io", "binas.artifacts", "binas.claims", "bi
               "binas.estimator.contributions", "binas.estimator.models", "binas.estimator.shrinkage",
               "binas.estimator.predictors", "binas.estimator.stacking", "binas.search.surrogate",
               "binas.search.problem", "binas.search.milp", "binas.search.kbest", "binas.search.exact", "binas.search.pareto",
+              "binas.search.rounds",
               "binas.search.bcfw", "binas.search.evolution", "binas.search.random_search", "binas.search.inputs",
               "binas.insights")
 NOT_A_LIBRARY = ("binas.cli", "binas.__main__")

@@ -212,3 +212,58 @@ def test_pareto_verify_each_selected_front_point(files) -> None:
         assert cands[0]["estimated"] == pytest.approx(row["front_accuracy"])  # the front is the exact optimum
     human = runner.invoke(app, [str(a) for a in args])
     assert human.exit_code == 0 and "verified best" in human.stdout
+
+
+def test_verify_in_rounds_refits_between_rounds(files) -> None:
+    _, brute, space, form, lut, quad = files
+    from binas.search.rounds import round_sizes, verify_in_rounds
+    from binas.search.verify import PredictorVerifier
+
+    assert round_sizes(8, 3) == [3, 2, 3] and round_sizes(5, 1) == [5] and sum(round_sizes(20, 4)) == 20
+    with pytest.raises(Exception, match="between 1 and"):
+        round_sizes(3, 4)
+    budget = float(np.quantile(brute.res["latency"], 0.5))
+    problem = problem_for(space, form, [lut], {"latency": budget})
+    calls = []
+
+    def refit(archs, scores):
+        calls.append(len(archs))
+        assert len(scores) == len(archs) and np.allclose(scores, quad.predict_archs(archs))
+        return AutoPredictor(space).fit(encode_archs(space, archs), np.asarray(scores)).to_form()
+
+    judge = PredictorVerifier(quad.predict_archs, "quad")
+    cands, best, extra = verify_in_rounds(problem, judge, 8, 3, 2, refit)
+    archs = [c.architecture for c in cands]
+    assert len(set(archs)) == 8 and calls == [3, 5]
+    assert [r["networks"] for r in extra["rounds"]] == [3, 2, 3]
+    assert all(lut.value(space, a) <= budget for a in archs)
+    assert [c.rank for c in cands] == list(range(1, 9))
+    assert best == int(np.argmax([c.verified for c in cands]))
+    assert all(c.estimated == pytest.approx(form.predict(space, c.architecture)) for c in cands)
+    first = solve_milp(problem, top_k=3, min_distance=2)  # round 1 = the estimator's exact top-3
+    assert archs[:3] == [first.architecture] + [a for a, _, _ in first.alternatives]
+
+
+def test_search_verify_rounds_on_the_command_line(files) -> None:
+    paths, brute, space, form, lut, quad = files
+    budget = float(np.quantile(brute.res["latency"], 0.5))
+    result = search(paths, "--max", f"latency={budget!r}", "--verify", 6, "--verify-with", paths["quad"],
+                    "--verify-rounds", 2, "--samples", paths["samples"], "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    cands = data["verify"]["candidates"]
+    assert len(cands) == 6 and [r["networks"] for r in data["verify"]["details"]["rounds"]] == [3, 3]
+    assert data["verified"]["accuracy"] == max(c["verified"] for c in cands)
+    assert all(c["resources"]["latency"] <= budget for c in cands)
+    human = search(paths, "--max", f"latency={budget!r}", "--verify", 4, "--verify-with", paths["quad"],
+                   "--verify-rounds", 2, "--samples", paths["samples"])
+    assert human.exit_code == 0 and "in 2 rounds" in human.stdout, human.output
+    for extra, text in ((["--verify", 4, "--verify-with", paths["quad"], "--verify-rounds", 2], "needs --samples"),
+                        (["--verify", 2, "--verify-with", paths["quad"], "--verify-rounds", 3], "between 1 and"),
+                        (["--verify-rounds", 2], "only with --verify"),
+                        (["--samples", paths["samples"]], "or with --verify-rounds")):
+        bad = search(paths, "--max", f"latency={budget!r}", *extra)
+        assert bad.exit_code == 2 and text in bad.stderr and "Traceback" not in bad.output, bad.output
+    front = runner.invoke(app, ["pareto", "-e", paths["est"], "-s", paths["space"], "-l", paths["lat"], "--verify",
+                                "4", "--verify-with", paths["quad"], "--verify-rounds", "2"])
+    assert front.exit_code == 2 and "--verify-rounds is for 'binas search'" in front.stderr

@@ -63,6 +63,26 @@ def test_search_verify_with_the_supernet(setup) -> None:
     assert data["verified"]["accuracy"] == cands[report["chosen"]]["verified"]
 
 
+def test_search_verify_rounds_with_the_supernet(setup) -> None:
+    root, space, net = setup
+    from binas.estimator.samples import Sample, write_samples
+
+    rng = np.random.default_rng(5)
+    write_samples(root / "s.jsonl", space, [Sample(space.sample(rng), float(rng.uniform(5, 15))) for _ in range(30)])
+    args = ["search", "-e", root / "est.json", "-s", root / "toy.yaml", "-l", root / "lat.json", "--max",
+            "latency=1e3", "--verify", 4, "--verify-rounds", 2, "--samples", root / "s.jsonl", "--min-distance", 1,
+            "--supernet", root / "sn.safetensors", "--data", "synthetic", "--verify-images", 40,
+            "--calibration-images", 16, "--json"]
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["verify"]
+    cands = report["candidates"]
+    archs = [json.dumps(c["arch"]["blocks"]) + json.dumps(c["arch"]["depths"]) for c in cands]
+    assert len(set(archs)) == 4 and [r["networks"] for r in report["details"]["rounds"]] == [2, 2]
+    assert all(r["details"]["images"] == 40 for r in report["details"]["rounds"])
+    assert report["chosen"] == int(np.argmax([c["verified"] for c in cands]))
+
+
 def test_supernet_verify_errors(setup) -> None:
     root, *_ = setup
     base = ["search", "-e", root / "est.json", "-s", root / "toy.yaml", "-l", root / "lat.json", "--max", "latency=1e3",

@@ -58,6 +58,7 @@ def autobuild(
 
     if pool < 1:
         raise AutoBuildError(f"--pool must be at least 1, got {pool}")
+    opts.single_round("autobuild")
     sp = _space_for(estimator, space)
     predictor = load_autobuild(estimator, sp)
     tables = [load_lut(p, sp) for p in lut or []]

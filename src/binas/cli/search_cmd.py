@@ -93,10 +93,12 @@ def _pm(value: float | None) -> str:
 def _show_verified(problem: SearchProblem, report: dict[str, Any]) -> None:
     from binas.search.problem import format_amount
 
-    out_console.print(f"verified the top {len(report['candidates'])} networks (min distance "
+    rounds = report.get("details", {}).get("rounds")
+    how = f" in {len(rounds)} rounds, the estimator refitted between them" if rounds else ""
+    out_console.print(f"verified the top {len(report['candidates'])} networks{how} (min distance "
                       f"{report['min_distance']}) with {report['verifier']} in {report['seconds']:.3f} s:")
     for i, c in enumerate(report["candidates"]):
-        mark = "[bold]*[/]" if i == report["chosen"] else " "
+        mark = "*" if i == report["chosen"] else " "
         res = ", ".join(f"{k} {format_amount(v, c['units'][k])}" for k, v in c["resources"].items())
         out_console.print(f" {mark} #{c['rank']}: estimated {c['estimated']:.5g}{_pm(c['estimated_spread'])}, "
                           f"verified {c['verified']:.5g}{_pm(c['verified_stderr'])}; {res}")
@@ -108,7 +110,14 @@ def _verify(problem: SearchProblem, result: SearchResult, verifier: Any, min_dis
     from binas.search.verify import verify_result
 
     started = time.perf_counter()
-    candidates, best, verdict_extra = verify_result(problem, result, verifier)
+    return _verified_result(problem, result, *verify_result(problem, result, verifier), verifier, min_distance,
+                            spread, started)
+
+
+def _verified_result(problem: SearchProblem, result: SearchResult, candidates: list, best: int,
+                     verdict_extra: dict[str, Any], verifier: Any, min_distance: int, spread: Any,
+                     started: float) -> tuple[SearchResult, dict[str, Any]]:
+    """The best verified candidate as the result, and the ``verify`` report of all candidates."""
     units = _units(problem)
     spreads = spread([c.architecture for c in candidates]) if spread is not None else [None] * len(candidates)
     report = {"verifier": verifier.name, "min_distance": min_distance, "chosen": best,
@@ -125,29 +134,49 @@ def _verify(problem: SearchProblem, result: SearchResult, verifier: Any, min_dis
     return chosen, report
 
 
+def _verify_rounds(problem: SearchProblem, result: SearchResult, verifier: Any, opts: VerifyOptions,
+                   min_distance: int, spread: Any, samples: list) -> tuple[SearchResult, dict[str, Any]]:
+    """``--verify K --verify-rounds R``: the estimator refitted (``auto``) on the samples plus the networks
+    verified so far between rounds (:mod:`binas.search.rounds`)."""
+    import numpy as np
+
+    from binas.estimator.predictors import encode_archs
+    from binas.search.rounds import auto_refit, verify_in_rounds
+
+    refit = auto_refit(problem.space, encode_archs(problem.space, [s.arch for s in samples]),
+                       np.array([s.accuracy for s in samples], dtype=float))
+    started = time.perf_counter()
+    candidates, best, extra = verify_in_rounds(problem, verifier, opts.k, opts.rounds, min_distance, refit)
+    return _verified_result(problem, result, candidates, best, extra, verifier, min_distance, spread, started)
+
+
 def _search_inputs(estimator: Path, lut: list[Path], space: str | None, samples: Path | None, seed: int,
-                   solver: str) -> tuple[Any, Any, Any]:
-    """``(inputs, surrogate form or None, predictor verifier of a non-bilinear file or None)``."""
+                   solver: str, rounds: int) -> tuple[Any, Any, Any, list | None]:
+    """``(inputs, surrogate form or None, predictor verifier of a non-bilinear file or None, samples or
+    None)``."""
+    from binas.estimator.samples import read_samples
     from binas.search.inputs import load_any_search_inputs
     from binas.search.problem import SearchError
 
     inputs = load_any_search_inputs(estimator, lut, space)
+    if rounds > 1 and samples is None:
+        raise SearchError("--verify-rounds needs --samples FILE: the measured networks the estimator is refitted "
+                          "on between rounds")
+    data = read_samples(samples, inputs.space) if samples is not None else None
     if inputs.score is None or solver != "milp":
-        if samples is not None:
-            raise SearchError("--samples is used only to fit the bilinear surrogate of a non-bilinear predictor")
-        return inputs, None, None
+        if samples is not None and rounds == 1:
+            raise SearchError("--samples is used only to fit the bilinear surrogate of a non-bilinear predictor, "
+                              "or with --verify-rounds")
+        return inputs, None, None, data
     from binas.search.surrogate import distill_bilinear, fit_bilinear
     from binas.search.verify import PredictorVerifier
 
     kind = inputs.form.kind
-    if samples is not None:
-        from binas.estimator.samples import read_samples
-
-        data = read_samples(samples, inputs.space)
+    if data is not None:
         form = fit_bilinear(inputs.space, [d.arch for d in data], [d.accuracy for d in data], kind)
     else:
         form = distill_bilinear(inputs.space, inputs.score, kind, seed=seed)
-    return inputs, form, PredictorVerifier(inputs.score, f"the predictor {estimator}")
+    return inputs, form, PredictorVerifier(inputs.score, f"the predictor {estimator}"), data
 
 
 @with_verify_options
@@ -178,7 +207,7 @@ def search(
 
     solver = solver.value
     budgets = parse_max(max_)
-    inputs, surrogate, own = _search_inputs(estimator, lut or [], space, samples, seed, solver)
+    inputs, surrogate, own, data = _search_inputs(estimator, lut or [], space, samples, seed, solver, opts.rounds)
     form = surrogate if surrogate is not None else inputs.form
     problem = build_problem(inputs.space, form, inputs.luts, budgets)
     verifier = make_verifier(opts, inputs.space) if opts.enabled else own
@@ -196,7 +225,10 @@ def search(
     if result.architecture is None:
         raise SearchError(result.message)
     report = None
-    if verifier is not None:
+    if verifier is not None and opts.rounds > 1:
+        result, report = _verify_rounds(problem, result, verifier, opts, distance,
+                                        ensemble_spread_fn(inputs.form, inputs.space), data)
+    elif verifier is not None:
         result, report = _verify(problem, result, verifier, distance, ensemble_spread_fn(inputs.form, inputs.space))
     provenance = {"solver": solver, "budget": budgets, "estimator": str(estimator),
                   "luts": [str(p) for p in lut or []], "seed": seed}
@@ -294,6 +326,7 @@ def pareto(
     from binas.search.inputs import load_search_inputs
     from binas.search.problem import format_amount
 
+    opts.single_round("pareto")
     sp, form, luts = load_search_inputs(estimator, [lut], space)
     problem = build_problem(sp, form, luts)
     front = pareto_front(problem)

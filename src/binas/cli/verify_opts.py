@@ -45,6 +45,9 @@ VERIFY_OPTIONS = (
             "every candidate.")], 2000),
     _option("calibration_images", Annotated[int, typer.Option("--calibration-images", help="Training images to "
             "recompute each candidate's BN statistics on (0: keep the supernet's).")], 500),
+    _option("rounds", Annotated[int, typer.Option("--verify-rounds", help="Spend the K verifications in R rounds, "
+            "refitting the estimator on --samples plus the networks verified so far between rounds (search "
+            "only).")], 1),
 )
 
 
@@ -61,6 +64,7 @@ class VerifyOptions:
     data_dir: str | None
     images: int
     calibration_images: int
+    rounds: int
     seed: int
 
     def __post_init__(self) -> None:
@@ -70,12 +74,20 @@ class VerifyOptions:
         if self.k and judges != 1:
             raise BinasError("--verify K needs exactly one second opinion: --verify-with PREDICTOR.json, or "
                              "--run RUN (or --supernet FILE) for a one-shot measurement")
-        if not self.k and judges:
-            raise BinasError("--verify-with / --run / --supernet are used only with --verify K")
+        if not self.k and (judges or self.rounds != 1):
+            raise BinasError("--verify-with / --run / --supernet / --verify-rounds are used only with --verify K")
+        if self.k and not 1 <= self.rounds <= self.k:
+            raise BinasError(f"--verify-rounds must be between 1 and --verify K ({self.k}), got {self.rounds}")
 
     @property
     def enabled(self) -> bool:
         return self.k > 0
+
+    def single_round(self, command: str) -> None:
+        """Refuse ``--verify-rounds`` in a command that verifies in one round only."""
+        if self.rounds != 1:
+            raise BinasError(f"--verify-rounds is for 'binas search' (with --samples); {command} verifies in one "
+                             "round")
 
     def distance(self, k: int) -> int:
         """The one place the ``--min-distance`` default lives: 2 when verifying K > 1 networks (no one-block
