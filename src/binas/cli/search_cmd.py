@@ -221,11 +221,12 @@ def search(
         how = f" (top {k} re-scored by {verifier.name})" if verifier is not None else ""
         err_console.print(f"searching {inputs.space.name} with {solver}{how} ...")
     score = None if surrogate is not None else inputs.score
-    result = run_solver(solver, problem, seed=seed, top_k=k, min_distance=distance, score=score)
+    rounds = opts.rounds > 1  # the rounds search their own candidates: here only the argmax (feasibility)
+    result = run_solver(solver, problem, seed=seed, top_k=1 if rounds else k, min_distance=distance, score=score)
     if result.architecture is None:
         raise SearchError(result.message)
     report = None
-    if verifier is not None and opts.rounds > 1:
+    if verifier is not None and rounds:
         result, report = _verify_rounds(problem, result, verifier, opts, distance,
                                         ensemble_spread_fn(inputs.form, inputs.space), data)
     elif verifier is not None:

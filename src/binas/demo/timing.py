@@ -16,7 +16,7 @@ from binas.demo.config import DemoConfig
 from binas.deploy.evaluate import timing_settings
 from binas.io import atomic_write_json
 from binas.lut.fidelity import calibrated_lut
-from binas.lut.measure import OVERHEAD, MeasureSettings, build_entry, lut_entries, lut_from_samples, summarize
+from binas.lut.measure import OVERHEAD, MeasureSettings, build_entry, iqr, lut_entries, lut_from_samples, summarize
 from binas.lut.table import Lut
 from binas.lut.timing import make_backend, timing_rounds
 from binas.nn.static import build_child
@@ -93,7 +93,7 @@ def measure_this_lut(space: SearchSpace, cfg: DemoConfig, path: Path) -> None:
     if archs:
         pairs = [{"timm": format_timm(space, a), "lut_ms": float(lut.value(space, a)),
                   "measured_ms": summarize(timed[k], settings.statistic),
-                  "iqr_ms": float(np.subtract(*np.percentile(timed[k], [75, 25])))} for k, a in archs.items()]
+                  "iqr_ms": iqr(timed[k])} for k, a in archs.items()]
         factor = float(np.median([p["measured_ms"] / p["lut_ms"] for p in pairs]))
         lut.save(raw_lut_path(path))
         atomic_write_json(path.with_name(path.stem + "_fidelity.json"),
@@ -127,6 +127,6 @@ def measure_latency(space: SearchSpace, lut: Lut, timms: list[str], cfg: DemoCon
     if fit:
         session = calibrated_lut(session, fit["slope"], fit["intercept"], fit["source"])
     networks = {t: {"latency_ms": summarize(timed[t], settings.statistic),
-                    "iqr_ms": float(np.subtract(*np.percentile(timed[t], [75, 25]))),
+                    "iqr_ms": iqr(timed[t]),
                     "lut_same_rounds_ms": float(session.value(space, parse_timm(space, t)))} for t in timms}
     atomic_write_json(path, {"timing": conditions, "networks": networks})

@@ -11,10 +11,10 @@ from torch import nn
 from binas.errors import BinasError, DataError, FileFormatError
 from binas.inference import batched_logits, topk_correct
 from binas.loaders import Source, eval_batches
-from binas.lut.measure import MeasureSettings, lut_statistic, summarize
+from binas.lut.measure import MeasureSettings, iqr, lut_statistic, summarize
 from binas.lut.table import Lut
-from binas.nn.fold import fold_batchnorm
 from binas.lut.timing import make_backend, timing_rounds
+from binas.nn.fold import fold_batchnorm
 from binas.runtime import Runtime
 from binas.space import SearchSpace
 
@@ -82,5 +82,5 @@ def measure_latency(models: dict[str, nn.Module], space: SearchSpace, settings: 
         samples: dict[str, list[float]] = {}
         timing_rounds(backend, runners, samples, range(repeats), warmup, seed)
     stat = settings.get("statistic", "median")
-    return {name: {"latency_ms": summarize(v, stat), "iqr_ms": float(np.subtract(*np.percentile(v, [75, 25])))}
+    return {name: {"latency_ms": summarize(v, stat), "iqr_ms": iqr(v)}
             for name, v in samples.items()}

@@ -20,7 +20,7 @@ from scipy.stats import kendalltau
 
 from binas.codec import format_timm
 from binas.errors import BinasError, FileFormatError
-from binas.lut.measure import build_entry, lut_entries, lut_statistic, resolution_space, summarize
+from binas.lut.measure import build_entry, iqr, lut_entries, lut_statistic, resolution_space, summarize
 from binas.lut.table import Lut
 from binas.lut.timing import BACKENDS, make_backend, timing_rounds
 from binas.nn.static import build_child
@@ -89,7 +89,7 @@ def _report(space: SearchSpace, lut: Lut, archs: list, measured: dict[str, list[
     calibrated = np.abs(slope * pred + intercept - meas) / meas
     ref = summarize(measured["reference"], cfg["statistic"])
     pairs = [{"timm": format_timm(space, a), "predicted": float(p), "measured": float(m), "rel_err": float(e),
-              "spread": float(np.subtract(*np.percentile(measured[f"net{i:04d}"], [75, 25])))}
+              "spread": iqr(measured[f"net{i:04d}"])}
              for i, (a, p, m, e) in enumerate(zip(archs, pred, meas, rel))]
     return {
         "space": space.name, "space_hash": space.space_hash, "unit": "ms", **cfg,

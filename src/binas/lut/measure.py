@@ -36,7 +36,7 @@ from binas.resume import ResumeError, changed_settings
 from binas.space import MAX_INPUT_SIZE, SearchSpace
 
 __all__ = ["PARTIAL_FORMAT", "STATISTICS", "Entry", "FixedPart", "MeasureSettings", "build_entry", "lut_entries",
-           "lut_statistic", "measure_lut", "partial_path_for", "resolution_space", "summarize"]
+           "iqr", "lut_statistic", "measure_lut", "partial_path_for", "resolution_space", "summarize"]
 
 PARTIAL_FORMAT = "binas.lut-partial/1"
 OVERHEAD = "overhead"  # name of the no-op entry that measures the per-call harness cost
@@ -200,7 +200,8 @@ def _save_partial(path: Path, identity: dict[str, Any], done: int, samples: dict
                              "samples": samples}, indent=None)
 
 
-def _iqr(values: Sequence[float]) -> float:
+def iqr(values: Sequence[float]) -> float:
+    """Inter-quartile range of a timing's rounds (its spread)."""
     q1, q3 = np.percentile(values, [25, 75])
     return float(q3 - q1)
 
@@ -217,13 +218,13 @@ def lut_from_samples(space: SearchSpace, settings: MeasureSettings, samples: dic
         if "/" in name:
             key, choice = name.split("/")
             blocks.setdefault(key, {})[choice] = max(summarize(values, stat) - overhead, 0.0)
-            spread.setdefault(key, {})[choice] = _iqr(values)
+            spread.setdefault(key, {})[choice] = iqr(values)
     meta = {
         "backend": settings.backend, **backend_meta, "threads": settings.threads,
         "batch_size": settings.batch_size, "resolution": settings.resolution or space.input_size,
         "repeats": settings.repeats, "warmup": settings.warmup, "seed": settings.seed,
         "statistic": stat, "spread": "inter-quartile range over interleaved rounds",
-        "call_overhead_ms": overhead, "fixed_spread_ms": _iqr(samples["fixed"]),
+        "call_overhead_ms": overhead, "fixed_spread_ms": iqr(samples["fixed"]),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     return Lut(space.name, space.space_hash, "latency", "ms", summarize(samples["fixed"], stat), blocks,

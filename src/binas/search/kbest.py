@@ -65,8 +65,8 @@ class _Relaxation:
             for k, d in enumerate(space.stages[s].depths):
                 after = [front]
                 for j in reversed(range(d)):
-                    res, acc = position_values(problem, t, s, k, j)
-                    after.insert(0, pareto_sum(res, acc - position_values(problem, priced, s, k, j)[0], *after[0])[:2])
+                    (res, price), acc = position_values(problem, np.stack([t, priced]), s, k, j)
+                    after.insert(0, pareto_sum(res, acc - price, *after[0])[:2])
                 afters.append(after)
                 branches.append((after[0][0], after[0][1] + depth_acc[s][k]))
             self.after.insert(0, afters)
@@ -98,9 +98,8 @@ class _Tree:
                           for s, st in enumerate(space.stages)]
         self.stages = space.stages
         self.leaf: list[list[list[tuple[np.ndarray, np.ndarray]]]] = [  # [s][k][j]: (resources (m, c), accuracy (c,))
-            [[(np.array([position_values(problem, t, s, k, j)[0] for t in self.costs]),
-               position_values(problem, self.costs[0], s, k, j)[1]) for j in range(d)]
-             for k, d in enumerate(st.depths)] for s, st in enumerate(space.stages)]
+            [[position_values(problem, self.costs, s, k, j) for j in range(d)] for k, d in enumerate(st.depths)]
+            for s, st in enumerate(space.stages)]
         m = len(self.budgets)
         self.relaxations = [_Relaxation(problem, self.costs, self.depth_acc, i, np.zeros(m)) for i in range(m)]
         if m > 1:

@@ -64,11 +64,12 @@ def pareto_sum(x_res: np.ndarray, x_acc: np.ndarray, y_res: np.ndarray, y_acc: n
 
 
 def position_values(problem: SearchProblem, t: np.ndarray, s: int, k: int, j: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(resource, accuracy)`` of every choice of block j of stage s when the stage has depth option k."""
+    """``(resource, accuracy)`` of every choice of block j of stage s when the stage has depth option k;
+    ``t`` holds one resource's per-choice costs, or several as rows (the resource is then one row each)."""
     space = problem.space
     p_l, q_l = problem.accuracy_lifted
     rows = space.alpha_offsets[s][j] + np.arange(len(space.stages[s].positions[j]))
-    return t[rows], p_l[rows] + q_l[rows, space.beta_offsets[s] + k]
+    return t[..., rows], p_l[rows] + q_l[rows, space.beta_offsets[s] + k]
 
 
 def _minkowski(x: _Front, y: _Front) -> _Front:
